@@ -1,0 +1,197 @@
+"""``newsetl``: the command line.
+
+Prefect is imported only by the commands that run a flow, so ``--help`` and
+``newsetl db upgrade`` answer at once. Errors print one clear line (``--debug``
+for the traceback) and set the exit code: 0 done, 1 some dump failed, 2 bad
+usage or configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from etl.config import load_settings, resolve_database_url
+from etl.errors import EtlError, TerminalError
+
+app = typer.Typer(
+    help="Ingest news article dumps, drop near-duplicates, load a warehouse.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Warehouse schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Format(StrEnum):
+    auto = "auto"
+    tass = "tass"
+    jsonl = "jsonl"
+
+
+class State:
+    config: str | None = None
+    debug: bool = False
+    verbose: bool = False
+
+
+state = State()
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Warehouse URL (sqlite:///file.db or postgresql+psycopg://...). "
+        "Default: $NEWSETL_DATABASE_URL, then [warehouse] url in the config, "
+        "then sqlite:///data/warehouse.db.",
+        show_default=False,
+    ),
+]
+
+
+@app.callback()
+def main_options(
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="Config file (TOML). Default: $NEWSETL_CONFIG, else config/newsetl.toml if present.",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show every Prefect task-run log line.")
+    ] = False,
+) -> None:
+    state.config = config
+    state.debug = debug
+    state.verbose = verbose
+
+
+@app.command()
+def ingest(
+    locations: Annotated[
+        list[str],
+        typer.Argument(help="Dump files, folders (read recursively) or globs.", show_default=False),
+    ],
+    source: Annotated[
+        str | None,
+        typer.Option(help="Source name stored with every row. Default: the dump's folder name."),
+    ] = None,
+    format: Annotated[
+        Format, typer.Option("--format", help="Dump format; auto detects by extension and content.")
+    ] = Format.auto,
+    db: DbOption = None,
+) -> None:
+    """Ingest dumps: parse, normalise, drop duplicates, load; prints a summary."""
+    settings = load_settings(state.config)
+    url = resolve_database_url(db, settings)
+    _quiet_prefect(state.verbose)
+    err_console.print(
+        "[dim]starting Prefect (local ephemeral mode; the first start takes ~10-15 s)...[/dim]"
+    )
+    started = time.perf_counter()
+    from flows.ingest import ingest as ingest_flow
+
+    summary = ingest_flow(
+        locations=list(locations),
+        source=source,
+        format=format.value,
+        db_url=url,
+        config_path=str(settings.path) if settings.path else None,
+    )
+    summary.elapsed = time.perf_counter() - started
+    _print_summary(summary)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Create the warehouse schema or upgrade it to the latest migration."""
+    from etl.warehouse.db import describe, make_engine
+    from etl.warehouse.migrate import current_revision, upgrade
+
+    settings = load_settings(state.config)
+    engine = make_engine(resolve_database_url(db, settings))
+    changed = upgrade(engine)
+    verb = "upgraded to" if changed else "already at"
+    console.print(f"{describe(engine)}: {verb} revision {current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current(db: DbOption = None) -> None:
+    """Print the warehouse's schema revision."""
+    from etl.warehouse.db import describe, make_engine
+    from etl.warehouse.migrate import current_revision, head_revision
+
+    settings = load_settings(state.config)
+    engine = make_engine(resolve_database_url(db, settings))
+    console.print(f"{describe(engine)}: {current_revision(engine)} (head {head_revision()})")
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    """Keep flow-level progress lines, hide one line per task run unless --verbose."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if verbose:
+        return
+    os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
+    logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
+
+
+def _print_summary(summary) -> None:
+    table = Table(title="newsetl ingest", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for key, value in summary.rows():
+        table.add_row(key, value)
+    console.print(table)
+    for location, why in summary.failures:
+        err_console.print(f"[red]failed:[/red] {location}: {why}")
+
+
+def main() -> None:
+    """Entry point: run the app, turning known errors into one line and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (TerminalError, EtlError) as exc:
+        if state.debug:
+            raise
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2 if isinstance(exc, TerminalError) else 1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; a re-run resumes where this one stopped")
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        if state.debug:
+            raise
+        err_console.print(
+            f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for details)"
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Typed settings from a TOML file, validated with errors that name the bad key.
+
+Where the warehouse URL comes from, first match wins: ``--db``, the
+``NEWSETL_DATABASE_URL`` environment variable, ``[warehouse] url`` in the config
+file (``--config``, else ``NEWSETL_CONFIG``, else ``config/newsetl.toml`` in the
+working directory), else the embedded SQLite default ``data/warehouse.db``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from etl.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config/newsetl.toml")
+DEFAULT_DATABASE_URL = "sqlite:///data/warehouse.db"
+SCHEMES = ("affine32", "affine64", "legacy")
+
+
+@dataclass(frozen=True, slots=True)
+class DedupConfig:
+    """Near-duplicate settings.
+
+    ``bands`` x ``rows`` must not exceed ``num_perm``. The defaults (32 x 4 over
+    128 permutations) flag a pair at Jaccard 0.8 with probability ~1.0 and at 0.6
+    with ~0.99; every candidate is then verified on its exact shingle sets, so
+    the generous banding costs lookups, not precision.
+    """
+
+    shingle_size: int = 5
+    num_perm: int = 128
+    scheme: str = "affine32"
+    seed: int = 1
+    bands: int = 32
+    rows: int = 4
+    threshold: float = 0.8
+    containment: float = 0.9
+    min_containment_shingles: int = 30
+
+    def __post_init__(self) -> None:
+        if self.shingle_size < 1:
+            raise ConfigError("dedup.shingle_size must be at least 1")
+        if self.num_perm < 16:
+            raise ConfigError("dedup.num_perm must be at least 16")
+        if self.scheme not in SCHEMES:
+            raise ConfigError(f"dedup.scheme must be one of {', '.join(SCHEMES)}")
+        if self.bands < 1 or self.rows < 1 or self.bands * self.rows > self.num_perm:
+            raise ConfigError(
+                f"dedup.bands x dedup.rows ({self.bands} x {self.rows}) must be positive "
+                f"and at most dedup.num_perm ({self.num_perm})"
+            )
+        for name in ("threshold", "containment"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ConfigError(f"dedup.{name} must be in (0, 1], got {value}")
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies everything that shapes stored signatures and band keys."""
+        return (
+            f"w{self.shingle_size}-p{self.num_perm}-{self.scheme}-s{self.seed}"
+            f"-b{self.bands}x{self.rows}-k1"
+        )
+
+    def candidate_probability(self, jaccard: float) -> float:
+        """Probability that LSH flags a pair with this Jaccard similarity."""
+        return 1.0 - math.pow(1.0 - math.pow(jaccard, self.rows), self.bands)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    batch_size: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError("ingest.batch_size must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseConfig:
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    path: Path | None = None
+
+
+_SECTIONS: dict[str, type] = {
+    "warehouse": WarehouseConfig,
+    "dedup": DedupConfig,
+    "ingest": IngestConfig,
+}
+
+
+def _build(section: str, cls: type, table: Any) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{section}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(
+                f"unknown key {section}.{key}; known keys: {', '.join(sorted(known))}"
+            )
+        expected = type(getattr(cls(), key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if getattr(cls(), key) is not None and not isinstance(value, expected):
+            raise ConfigError(
+                f"{section}.{key} must be {expected.__name__}, got {type(value).__name__}"
+            )
+        values[key] = value
+    return cls(**values)
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file to read, or None when there is none (defaults apply)."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        return path
+    env = os.environ.get("NEWSETL_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"NEWSETL_CONFIG points to {path}, which does not exist")
+        return path
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read settings from ``path`` (see :func:`config_path`); unknown keys are errors."""
+    resolved = config_path(path)
+    if resolved is None:
+        return Settings()
+    try:
+        data = tomllib.loads(resolved.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{resolved}: invalid TOML: {exc}") from exc
+    built: dict[str, Any] = {}
+    for section, table in data.items():
+        if section == "sources":
+            continue  # source definitions are read by etl.sources
+        if section not in _SECTIONS:
+            raise ConfigError(
+                f"{resolved}: unknown section [{section}]; known: {', '.join(_SECTIONS)}"
+            )
+        try:
+            built[section] = _build(section, _SECTIONS[section], table)
+        except ConfigError as exc:
+            raise ConfigError(f"{resolved}: {exc}") from exc
+        except TypeError as exc:  # pragma: no cover - defensive
+            raise ConfigError(f"{resolved}: [{section}]: {exc}") from exc
+    return Settings(path=resolved, **built)
+
+
+def resolve_database_url(cli_value: str | None, settings: Settings) -> str:
+    """Apply the precedence documented in this module."""
+    return (
+        cli_value
+        or os.environ.get("NEWSETL_DATABASE_URL")
+        or settings.warehouse.url
+        or DEFAULT_DATABASE_URL
+    )

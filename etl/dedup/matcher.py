@@ -1,0 +1,124 @@
+"""Deciding, for a batch, which articles are kept and which duplicate an earlier one.
+
+Policy: first seen wins. The warehouse is earlier than any batch; within a
+batch, lower ordinal is earlier. A record is an *exact* duplicate when its
+``content_hash`` equals a kept article's, and a *near* duplicate when an LSH
+candidate passes verification on exact shingle sets: Jaccard at least
+``threshold``, or containment at least ``containment`` with the smaller text
+holding at least ``min_containment_shingles`` shingles (a truncated or
+updated wire version). LSH only proposes; verification decides, so a bucket
+collision can never drop a distinct article.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from etl.config import DedupConfig
+from etl.dedup.shingles import containment, jaccard, shingles
+from etl.records import Article
+
+
+@dataclass(slots=True)
+class PreparedArticle:
+    """An article with its MinHash signature and band keys, computed outside any lock."""
+
+    article: Article
+    signature: np.ndarray
+    band_keys: np.ndarray
+    _shingles: set[bytes] | None = field(default=None, repr=False)
+
+    def shingles(self, cfg: DedupConfig) -> set[bytes]:
+        if self._shingles is None:
+            self._shingles = shingles(self.article.dedup_text, cfg.shingle_size)
+        return self._shingles
+
+
+class WarehouseIndex(Protocol):
+    """What the matcher needs from the stored history (see etl.warehouse.index)."""
+
+    def ids_by_hash(self, hashes: Collection[str]) -> dict[str, int]: ...
+
+    def candidates(self, band_keys: Collection[int]) -> dict[int, list[int]]: ...
+
+    def dedup_texts(self, ids: Collection[int]) -> dict[int, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeptRef:
+    """Reference to the kept copy: a stored article id, or a batch position."""
+
+    article_id: int | None = None
+    batch_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: str  # "keep" | "exact" | "near"
+    kept: KeptRef | None = None
+    measure: str | None = None  # "hash" | "jaccard" | "containment"
+    similarity: float | None = None
+
+
+KEEP = Decision("keep")
+
+
+def verify(a: set[bytes], b: set[bytes], cfg: DedupConfig) -> tuple[str, float] | None:
+    """The measure and score that make ``a`` and ``b`` duplicates, or None."""
+    j = jaccard(a, b)
+    if j >= cfg.threshold:
+        return "jaccard", j
+    if min(len(a), len(b)) >= cfg.min_containment_shingles:
+        c = containment(a, b)
+        if c >= cfg.containment:
+            return "containment", c
+    return None
+
+
+def match_batch(
+    items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: DedupConfig
+) -> list[Decision]:
+    """One decision per item, in order; reads the warehouse in three bulk queries."""
+    stored_by_hash = index.ids_by_hash({it.article.content_hash for it in items})
+    all_keys = {int(k) for it in items for k in it.band_keys}
+    stored_buckets = index.candidates(all_keys) if all_keys else {}
+    stored_candidate_ids = {aid for ids in stored_buckets.values() for aid in ids}
+    stored_shingles: dict[int, set[bytes]] = {}
+    if stored_candidate_ids:
+        texts = index.dedup_texts(stored_candidate_ids)
+        stored_shingles = {aid: shingles(t, cfg.shingle_size) for aid, t in texts.items()}
+
+    batch_by_hash: dict[str, int] = {}
+    batch_buckets: dict[int, list[int]] = defaultdict(list)
+    decisions: list[Decision] = []
+    for i, item in enumerate(items):
+        h = item.article.content_hash
+        if h in stored_by_hash:
+            decisions.append(Decision("exact", KeptRef(article_id=stored_by_hash[h]), "hash", 1.0))
+            continue
+        if h in batch_by_hash:
+            decisions.append(Decision("exact", KeptRef(batch_index=batch_by_hash[h]), "hash", 1.0))
+            continue
+        keys = [int(k) for k in item.band_keys]
+        best: tuple[float, int, KeptRef, str] | None = None  # (score, tiebreak, ref, measure)
+        for aid in sorted({aid for k in keys for aid in stored_buckets.get(k, ())}):
+            verdict = verify(item.shingles(cfg), stored_shingles.get(aid, set()), cfg)
+            if verdict and (best is None or verdict[1] > best[0]):
+                best = (verdict[1], aid, KeptRef(article_id=aid), verdict[0])
+        for j in sorted({j for k in keys for j in batch_buckets.get(k, ())}):
+            verdict = verify(item.shingles(cfg), items[j].shingles(cfg), cfg)
+            if verdict and (best is None or verdict[1] > best[0]):
+                best = (verdict[1], j, KeptRef(batch_index=j), verdict[0])
+        if best is not None:
+            decisions.append(Decision("near", best[2], best[3], round(best[0], 4)))
+            continue
+        decisions.append(KEEP)
+        batch_by_hash[h] = i
+        for k in keys:
+            batch_buckets[k].append(i)
+    return decisions

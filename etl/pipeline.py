@@ -1,0 +1,241 @@
+"""The ingest path as plain functions: discover -> ledger -> read -> prepare -> load.
+
+``ingest_dump`` owns the loop over one dump's batches; callers pass the two
+stage functions, which lets the Prefect flow run each stage as a task on a
+batch while tests and benchmarks can call the same loop directly. Memory is
+bounded by the batch size: a dump is streamed, never loaded whole.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from etl.config import DedupConfig, Settings
+from etl.dedup.matcher import PreparedArticle
+from etl.dedup.shingles import shingles
+from etl.dedup.signatures import band_keys, compute_signatures
+from etl.errors import EtlError, TerminalError
+from etl.normalize import normalize_all
+from etl.readers import detect_format, read_dump
+from etl.records import Article, RawRecord, Reject, RejectReason
+from etl.warehouse.ledger import DONE, FAILED, DumpState, claim_dump, finish_dump
+from etl.warehouse.load import BatchCounts, load_batch
+
+HASH_CHUNK = 1 << 20
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch after the CPU-heavy stage: articles with signatures, plus rejects.
+
+    ``end`` is one past the last ordinal the batch covers; it becomes the dump's
+    resume point once the batch is loaded.
+    """
+
+    prepared: list[PreparedArticle]
+    rejects: list[Reject]
+    end: int
+
+    def __len__(self) -> int:
+        return len(self.prepared) + len(self.rejects)
+
+
+@dataclass(slots=True)
+class DumpResult:
+    location: str
+    source: str
+    format: str | None
+    status: str  # "loaded" | "skipped" (already in the ledger) | "resumed"
+    counts: BatchCounts = field(default_factory=BatchCounts)
+    seconds: float = 0.0
+    dump_id: int | None = None
+
+
+@dataclass(slots=True)
+class DumpFile:
+    path: Path
+    location: str
+
+
+def discover(locations: Iterable[str]) -> list[DumpFile]:
+    """Files named directly, every file under a folder (sorted, hidden ones skipped), or a glob.
+
+    A location that matches nothing is an error: a typo must not look like an empty day.
+    """
+    found: list[DumpFile] = []
+    seen: set[Path] = set()
+    for loc in locations:
+        path = Path(loc).expanduser()
+        if path.is_file():
+            candidates = [path]
+        elif path.is_dir():
+            candidates = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        else:
+            candidates = sorted(Path(p) for p in glob.glob(os.path.expanduser(loc), recursive=True))
+            candidates = [p for p in candidates if p.is_file()]
+            if not candidates:
+                raise TerminalError(f"{loc}: no such file, folder or matching glob")
+        for p in candidates:
+            resolved = p.resolve()
+            if resolved not in seen:
+                seen.add(resolved)
+                found.append(DumpFile(path=p, location=str(p)))
+    return found
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def batched(records: Iterable[RawRecord | Reject], size: int) -> Iterator[list[RawRecord | Reject]]:
+    it = iter(records)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def prepare_batch(
+    records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig
+) -> PreparedBatch:
+    """Normalise and sign a batch: the CPU-heavy stage, run outside any lock."""
+    articles: list[Article] = []
+    rejects: list[Reject] = []
+    for item in normalize_all(records, source):
+        (articles if isinstance(item, Article) else rejects).append(item)
+    signatures = compute_signatures(
+        (shingles(a.dedup_text, cfg.shingle_size) for a in articles), cfg
+    )
+    keys = band_keys(signatures, cfg)
+    prepared = [
+        PreparedArticle(article=a, signature=signatures[i], band_keys=keys[i])
+        for i, a in enumerate(articles)
+    ]
+    end = max(r.ordinal for r in records) + 1 if records else 0
+    return PreparedBatch(prepared=prepared, rejects=rejects, end=end)
+
+
+PrepareFn = Callable[[Sequence[RawRecord | Reject], str, DedupConfig], PreparedBatch]
+LoadFn = Callable[..., BatchCounts]
+ProgressFn = Callable[[str, BatchCounts], None]
+
+
+def load_prepared(
+    engine: Engine,
+    batch: PreparedBatch,
+    *,
+    dump_id: int,
+    run_id: str,
+    source: str,
+    cfg: DedupConfig,
+) -> BatchCounts:
+    return load_batch(
+        engine,
+        dump_id=dump_id,
+        run_id=run_id,
+        source=source,
+        prepared=batch.prepared,
+        rejects=batch.rejects,
+        end=batch.end,
+        cfg=cfg,
+    )
+
+
+def ingest_dump(
+    engine: Engine,
+    dump: DumpFile,
+    *,
+    source: str,
+    fmt: str,
+    run_id: str,
+    settings: Settings,
+    prepare: PrepareFn = prepare_batch,
+    load: LoadFn = load_prepared,
+    progress: ProgressFn | None = None,
+) -> DumpResult:
+    """Load one dump file, resuming where an interrupted run stopped; a finished dump is skipped."""
+    started = time.perf_counter()
+    sha, size = sha256_file(dump.path)
+    try:
+        detected = detect_format(dump.path, _head(dump.path)) if fmt == "auto" else fmt
+        detect_error = None
+    except EtlError as exc:
+        detected, detect_error = None, exc
+    state = claim_dump(
+        engine,
+        source=source,
+        location=dump.location,
+        sha256=sha,
+        size=size,
+        fmt=detected,
+        run_id=run_id,
+    )
+    if state.status == DONE:
+        return DumpResult(dump.location, state.source, detected, "skipped", dump_id=state.id)
+    result = DumpResult(
+        dump.location,
+        source,
+        detected,
+        "resumed" if state.records_done else "loaded",
+        dump_id=state.id,
+    )
+    cfg = settings.dedup
+    if detect_error is not None:
+        records: Iterable[RawRecord | Reject] = [_unreadable(dump.location, detect_error)]
+    else:
+        records = _resume(read_dump(dump.path, detected, dump.location), state)
+    try:
+        for chunk in batched(records, settings.ingest.batch_size):
+            batch = prepare(chunk, source, cfg)
+            counts = load(engine, batch, dump_id=state.id, run_id=run_id, source=source, cfg=cfg)
+            result.counts += counts
+            if progress:
+                progress(dump.location, result.counts)
+    except Exception:
+        # Batches already loaded stay loaded; a re-run resumes after the last one.
+        finish_dump(engine, state.id, FAILED)
+        raise
+    finish_dump(engine, state.id, DONE)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _head(path: Path, size: int = 4096) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(size)
+
+
+def _resume(
+    records: Iterable[RawRecord | Reject], state: DumpState
+) -> Iterator[RawRecord | Reject]:
+    skip_below = state.records_done
+    for r in records:
+        if r.ordinal >= skip_below:
+            yield r
+
+
+def _unreadable(location: str, exc: Exception) -> Reject:
+    return Reject(
+        locator=f"{location}#0",
+        ordinal=0,
+        reason_code=RejectReason.UNREADABLE,
+        reason=f"the dump could not be read: {exc}",
+    )

@@ -1,0 +1,86 @@
+"""The record types every stage shares.
+
+A dump is read into a stream of ``RawRecord | Reject``; normalisation turns each
+``RawRecord`` into an ``Article`` or a ``Reject``. Stages take iterables and yield,
+so they compose without holding a whole dump in memory.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+RAW_EXCERPT_CHARS = 2000
+
+
+class RejectReason(enum.StrEnum):
+    """Machine-readable reject categories; the sentence for people travels beside it."""
+
+    UNDECODABLE = "undecodable"
+    MALFORMED = "malformed"
+    MISSING_BODY = "missing_body"
+    MISSING_TITLE = "missing_title"
+    BAD_DATE = "bad_date"
+    UNSUPPORTED = "unsupported"
+    UNREADABLE = "unreadable"
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One record as found in a dump: text fields, not yet validated or typed.
+
+    ``ordinal`` is the 0-based position of the record in its dump; it makes the
+    ``locator`` (``<dump location>#<ordinal>``) unique and lets an interrupted load
+    resume exactly where it stopped.
+    """
+
+    locator: str
+    ordinal: int
+    format: str
+    fields: dict[str, object]
+    raw: str = ""
+
+
+@dataclass(slots=True)
+class Reject:
+    """A record that could not be parsed or validated, and why."""
+
+    locator: str
+    ordinal: int
+    reason_code: RejectReason
+    reason: str
+    raw: str = ""
+
+    def __post_init__(self) -> None:
+        self.raw = self.raw[:RAW_EXCERPT_CHARS]
+
+
+@dataclass(slots=True)
+class Article:
+    """A normalised article, ready for deduplication and loading.
+
+    ``body`` is what people read; ``dedup_text`` is the part of it that
+    duplicate detection compares (injected headlines and short non-prose lines
+    removed), and ``content_hash`` is the sha256 of its normalised form.
+    """
+
+    locator: str
+    ordinal: int
+    source: str
+    title: str
+    body: str
+    dedup_text: str
+    content_hash: str
+    published_at: datetime | None = None
+    url: str | None = None
+    section: str | None = None
+    lead: str | None = None
+    dateline: str | None = None
+    dateline_place: str | None = None
+    agency: str | None = None
+    topics: list[str] = field(default_factory=list)
+    persons: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+    language: str | None = None
+    description: str | None = None

@@ -1,0 +1,84 @@
+"""Text rules shared by normalisation and deduplication.
+
+The rule for what duplicate detection compares (``dedup_text``) is deliberately
+simple so that it is predictable: a paragraph takes part when it reads as prose,
+that is when it ends with sentence punctuation (optionally followed by closing
+quotes or brackets) or is long (``PROSE_MIN_WORDS`` words or more). Injected
+related-article headlines and sub-headings are short and unpunctuated, so they
+stay in the body people read but never in the comparison. When no paragraph
+qualifies (a one-line feed summary, say) the whole body is compared instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+PROSE_MIN_WORDS = 25
+
+_SENTENCE_END = re.compile(r"""[.!?\u2026:;]["'\u201d\u2019\u00bb)\]]*\s*$""")
+_WHITESPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u00a0": " ",
+    }
+)
+
+
+def clean_text(text: str) -> str:
+    """Unicode NFC, unified line endings, no NULs, no-break spaces as spaces, lines stripped."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    # NUL cannot be stored in Postgres text; BOMs and no-break spaces are noise.
+    text = text.replace("\x00", "").replace("\u00a0", " ").replace("\ufeff", "")
+    return "\n".join(line.strip() for line in text.split("\n")).strip()
+
+
+def paragraphs(body: str) -> list[str]:
+    """Paragraphs of a body: blank-line separated blocks, or lines when there are no blank lines."""
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", body) if b.strip()]
+    if len(blocks) == 1 and "\n" in blocks[0]:
+        blocks = [line.strip() for line in blocks[0].split("\n") if line.strip()]
+    return [_WHITESPACE.sub(" ", b) for b in blocks]
+
+
+def is_prose(paragraph: str) -> bool:
+    """True when a paragraph reads as running text rather than a headline or label."""
+    if _SENTENCE_END.search(paragraph):
+        return True
+    return len(_WORD.findall(paragraph)) >= PROSE_MIN_WORDS
+
+
+def dedup_text(body: str) -> str:
+    """The part of ``body`` that duplicate detection compares (see module docstring)."""
+    paras = paragraphs(body)
+    prose = [p for p in paras if is_prose(p)]
+    return "\n\n".join(prose or paras)
+
+
+def normalise_for_hash(text: str) -> str:
+    """Case-, quote- and whitespace-insensitive form: equal forms mean an exact duplicate."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    return " ".join(_WORD.findall(text))
+
+
+def content_hash(text: str) -> str:
+    """sha256 (hex) of the normalised form of ``text``."""
+    return hashlib.sha256(normalise_for_hash(text).encode("utf-8")).hexdigest()
+
+
+def words(text: str) -> list[str]:
+    """Normalised word tokens, the unit of shingling."""
+    return normalise_for_hash(text).split(" ") if text.strip() else []

@@ -1,0 +1,94 @@
+"""The persistent near-duplicate index: band keys and signatures stored beside the articles.
+
+Lookups are bulk ``IN`` queries in chunks, so one batch costs a handful of
+round trips however large the warehouse grows (band keys are the leading
+column of ``lsh_bands``' primary key).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterator, Sequence
+from typing import TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from etl.config import DedupConfig
+from etl.errors import IndexMismatchError
+from etl.text import dedup_text
+from etl.warehouse.models import Article, IndexSetting, LshBand
+
+FINGERPRINT_KEY = "dedup_fingerprint"
+LOOKUP_CHUNK = 5000
+
+T = TypeVar("T")
+
+
+def chunked(values: Collection[T], size: int = LOOKUP_CHUNK) -> Iterator[list[T]]:
+    seq: Sequence[T] = list(values)
+    for start in range(0, len(seq), size):
+        yield list(seq[start : start + size])
+
+
+class SqlIndex:
+    """``etl.dedup.matcher.WarehouseIndex`` over an open connection (inside the load transaction)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def ids_by_hash(self, hashes: Collection[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for part in chunked(hashes):
+            rows = self.conn.execute(
+                select(Article.content_hash, func.min(Article.id))
+                .where(Article.content_hash.in_(part))
+                .group_by(Article.content_hash)
+            )
+            out.update({h: aid for h, aid in rows})
+        return out
+
+    def candidates(self, band_keys: Collection[int]) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = defaultdict(list)
+        for part in chunked(band_keys):
+            rows = self.conn.execute(
+                select(LshBand.band_key, LshBand.article_id).where(LshBand.band_key.in_(part))
+            )
+            for key, aid in rows:
+                out[key].append(aid)
+        return out
+
+    def dedup_texts(self, ids: Collection[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for part in chunked(ids):
+            rows = self.conn.execute(select(Article.id, Article.body).where(Article.id.in_(part)))
+            out.update({aid: dedup_text(body) for aid, body in rows})
+        return out
+
+
+def ensure_fingerprint(conn: Connection, cfg: DedupConfig) -> None:
+    """Record the dedup settings on first use; refuse to mix incompatible signatures later."""
+    stored = conn.execute(
+        select(IndexSetting.value).where(IndexSetting.key == FINGERPRINT_KEY)
+    ).scalar_one_or_none()
+    if stored == cfg.fingerprint:
+        return
+    if stored is None:
+        conn.execute(
+            IndexSetting.__table__.insert().values(key=FINGERPRINT_KEY, value=cfg.fingerprint)
+        )
+        return
+    has_articles = conn.execute(select(Article.id).limit(1)).first() is not None
+    if not has_articles:
+        conn.execute(
+            IndexSetting.__table__.update()
+            .where(IndexSetting.key == FINGERPRINT_KEY)
+            .values(value=cfg.fingerprint)
+        )
+        return
+    raise IndexMismatchError(
+        f"the warehouse's near-duplicate index was built with dedup settings {stored!r}, "
+        f"but the current settings are {cfg.fingerprint!r}; mixing them would silently miss "
+        "duplicates. Restore the previous [dedup] settings, or rebuild the index with "
+        "`newsetl dedup reindex`."
+    )

@@ -1,0 +1,134 @@
+"""The ``dumps`` and ``runs`` ledgers: what was seen, what was loaded, by which run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+
+from etl.warehouse.models import Dump, Run
+
+DONE = "done"
+LOADING = "loading"
+FAILED = "failed"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DumpState:
+    id: int
+    status: str
+    records_done: int
+    source: str
+    location: str
+    articles: int = 0
+    duplicates: int = 0
+    rejects: int = 0
+
+
+def _insert(engine: Engine):
+    return pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+
+
+def start_run(engine: Engine, run_id: str, kind: str, parameters: dict[str, Any]) -> None:
+    """Create the run row, or reopen it when a flow run is retried with the same id."""
+    stmt = _insert(engine)(Run).values(
+        id=run_id, kind=kind, parameters=parameters, status="running", started_at=utcnow()
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Run.id], set_={"status": "running", "finished_at": None}
+            )
+        )
+
+
+def finish_run(
+    engine: Engine,
+    run_id: str,
+    status: str,
+    *,
+    dumps_read: int,
+    dumps_skipped: int,
+    error: str | None = None,
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(
+                status=status,
+                finished_at=utcnow(),
+                dumps_read=dumps_read,
+                dumps_skipped=dumps_skipped,
+                error=error,
+            )
+        )
+
+
+def get_run(engine: Engine, run_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(Run.__table__).where(Run.id == run_id)).first()
+        return dict(row._mapping) if row else None
+
+
+def claim_dump(
+    engine: Engine,
+    *,
+    source: str,
+    location: str,
+    sha256: str,
+    size: int,
+    fmt: str | None,
+    run_id: str,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> DumpState:
+    """The ledger row for this content, created if new. Same bytes, same row: idempotence."""
+    stmt = _insert(engine)(Dump).values(
+        source=source,
+        location=location,
+        sha256=sha256,
+        size=size,
+        format=fmt,
+        etag=etag,
+        last_modified=last_modified,
+        status=LOADING,
+        records_done=0,
+        articles=0,
+        duplicates=0,
+        rejects=0,
+        first_run_id=run_id,
+        last_run_id=run_id,
+        created_at=utcnow(),
+    )
+    with engine.begin() as conn:
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=[Dump.sha256]))
+        row = conn.execute(select(Dump.__table__).where(Dump.sha256 == sha256)).one()
+        return DumpState(
+            id=row.id,
+            status=row.status,
+            records_done=row.records_done,
+            source=row.source,
+            location=row.location,
+            articles=row.articles,
+            duplicates=row.duplicates,
+            rejects=row.rejects,
+        )
+
+
+def finish_dump(engine: Engine, dump_id: int, status: str, encoding: str | None = None) -> None:
+    """Mark the dump done (or failed): written last, it is the commit marker of the dump."""
+    values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
+    if encoding:
+        values["encoding"] = encoding
+    with engine.begin() as conn:
+        conn.execute(update(Dump).where(Dump.id == dump_id).values(**values))

@@ -97,12 +97,13 @@ def ingest(
     db: DbOption = None,
 ) -> None:
     """Ingest dumps: parse, normalise, drop duplicates, load; prints a summary."""
+    from etl.pipeline import discover
+
     settings = load_settings(state.config)
     url = resolve_database_url(db, settings)
+    discover(locations)  # a typo fails here, before Prefect's start-up
     _quiet_prefect(state.verbose)
-    err_console.print(
-        "[dim]starting Prefect (local ephemeral mode; the first start takes ~10-15 s)...[/dim]"
-    )
+    err_console.print("[dim]starting Prefect (local ephemeral mode; the first start takes ~10-15 s)...[/dim]")
     started = time.perf_counter()
     from flows.ingest import ingest as ingest_flow
 
@@ -146,16 +147,21 @@ def db_current(db: DbOption = None) -> None:
 def _quiet_prefect(verbose: bool) -> None:
     """Keep flow-level progress lines, hide one line per task run unless --verbose."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The ephemeral server keeps its state in SQLite; wait for its lock rather than fail.
+    os.environ.setdefault("PREFECT_SERVER_DATABASE_TIMEOUT", "60")
     if verbose:
         return
+    # The ephemeral server process logs cancelled-task tracebacks when it stops at
+    # exit; they say nothing about the run, and the client reports real failures.
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
     logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
 
 
 def _print_summary(summary) -> None:
     table = Table(title="newsetl ingest", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
     for key, value in summary.rows():
         table.add_row(key, value)
     console.print(table)
@@ -166,7 +172,8 @@ def _print_summary(summary) -> None:
 def main() -> None:
     """Entry point: run the app, turning known errors into one line and an exit code."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (TerminalError, EtlError) as exc:
@@ -187,9 +194,7 @@ def main() -> None:
             sys.exit(1)
         if state.debug:
             raise
-        err_console.print(
-            f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for details)"
-        )
+        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for details)")
         sys.exit(1)
 
 

@@ -63,8 +63,7 @@ class DedupConfig:
     def fingerprint(self) -> str:
         """Identifies everything that shapes stored signatures and band keys."""
         return (
-            f"w{self.shingle_size}-p{self.num_perm}-{self.scheme}-s{self.seed}"
-            f"-b{self.bands}x{self.rows}-k1"
+            f"w{self.shingle_size}-p{self.num_perm}-{self.scheme}-s{self.seed}-b{self.bands}x{self.rows}-k1"
         )
 
     def candidate_probability(self, jaccard: float) -> float:
@@ -108,16 +107,12 @@ def _build(section: str, cls: type, table: Any) -> Any:
     values = {}
     for key, value in table.items():
         if key not in known:
-            raise ConfigError(
-                f"unknown key {section}.{key}; known keys: {', '.join(sorted(known))}"
-            )
+            raise ConfigError(f"unknown key {section}.{key}; known keys: {', '.join(sorted(known))}")
         expected = type(getattr(cls(), key))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if getattr(cls(), key) is not None and not isinstance(value, expected):
-            raise ConfigError(
-                f"{section}.{key} must be {expected.__name__}, got {type(value).__name__}"
-            )
+            raise ConfigError(f"{section}.{key} must be {expected.__name__}, got {type(value).__name__}")
         values[key] = value
     return cls(**values)
 
@@ -152,9 +147,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         if section == "sources":
             continue  # source definitions are read by etl.sources
         if section not in _SECTIONS:
-            raise ConfigError(
-                f"{resolved}: unknown section [{section}]; known: {', '.join(_SECTIONS)}"
-            )
+            raise ConfigError(f"{resolved}: unknown section [{section}]; known: {', '.join(_SECTIONS)}")
         try:
             built[section] = _build(section, _SECTIONS[section], table)
         except ConfigError as exc:
@@ -167,8 +160,5 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 def resolve_database_url(cli_value: str | None, settings: Settings) -> str:
     """Apply the precedence documented in this module."""
     return (
-        cli_value
-        or os.environ.get("NEWSETL_DATABASE_URL")
-        or settings.warehouse.url
-        or DEFAULT_DATABASE_URL
+        cli_value or os.environ.get("NEWSETL_DATABASE_URL") or settings.warehouse.url or DEFAULT_DATABASE_URL
     )

@@ -81,8 +81,7 @@ def discover(locations: Iterable[str]) -> list[DumpFile]:
             candidates = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
         else:
             candidates = sorted(Path(p) for p in glob.glob(os.path.expanduser(loc), recursive=True))
@@ -113,21 +112,16 @@ def batched(records: Iterable[RawRecord | Reject], size: int) -> Iterator[list[R
         yield batch
 
 
-def prepare_batch(
-    records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig
-) -> PreparedBatch:
+def prepare_batch(records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig) -> PreparedBatch:
     """Normalise and sign a batch: the CPU-heavy stage, run outside any lock."""
     articles: list[Article] = []
     rejects: list[Reject] = []
     for item in normalize_all(records, source):
         (articles if isinstance(item, Article) else rejects).append(item)
-    signatures = compute_signatures(
-        (shingles(a.dedup_text, cfg.shingle_size) for a in articles), cfg
-    )
+    signatures = compute_signatures((shingles(a.dedup_text, cfg.shingle_size) for a in articles), cfg)
     keys = band_keys(signatures, cfg)
     prepared = [
-        PreparedArticle(article=a, signature=signatures[i], band_keys=keys[i])
-        for i, a in enumerate(articles)
+        PreparedArticle(article=a, signature=signatures[i], band_keys=keys[i]) for i, a in enumerate(articles)
     ]
     end = max(r.ordinal for r in records) + 1 if records else 0
     return PreparedBatch(prepared=prepared, rejects=rejects, end=end)
@@ -223,9 +217,7 @@ def _head(path: Path, size: int = 4096) -> bytes:
         return fh.read(size)
 
 
-def _resume(
-    records: Iterable[RawRecord | Reject], state: DumpState
-) -> Iterator[RawRecord | Reject]:
+def _resume(records: Iterable[RawRecord | Reject], state: DumpState) -> Iterator[RawRecord | Reject]:
     skip_below = state.records_done
     for r in records:
         if r.ordinal >= skip_below:

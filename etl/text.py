@@ -17,7 +17,7 @@ import unicodedata
 
 PROSE_MIN_WORDS = 25
 
-_SENTENCE_END = re.compile(r"""[.!?\u2026:;]["'\u201d\u2019\u00bb)\]]*\s*$""")
+_SENTENCE_END = re.compile(r"""[.!?\u2026:;][\s"'\u201d\u2019\u00bb)\]]*$""")
 _WHITESPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
 _QUOTES = str.maketrans(
@@ -81,4 +81,4 @@ def content_hash(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """Normalised word tokens, the unit of shingling."""
-    return normalise_for_hash(text).split(" ") if text.strip() else []
+    return normalise_for_hash(text).split()

@@ -80,9 +80,7 @@ def verify(a: set[bytes], b: set[bytes], cfg: DedupConfig) -> tuple[str, float] 
     return None
 
 
-def match_batch(
-    items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: DedupConfig
-) -> list[Decision]:
+def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: DedupConfig) -> list[Decision]:
     """One decision per item, in order; reads the warehouse in three bulk queries."""
     stored_by_hash = index.ids_by_hash({it.article.content_hash for it in items})
     all_keys = {int(k) for it in items for k in it.band_keys}

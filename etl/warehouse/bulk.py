@@ -25,8 +25,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     json_cols = {c for c in columns if _is_json(table.c[c])}
     driver_conn = conn.connection.driver_connection
     col_sql = ", ".join(f'"{c}"' for c in columns)
-    with driver_conn.cursor() as cur:
-        with cur.copy(f'COPY "{table.name}" ({col_sql}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row([json.dumps(row[c]) if c in json_cols else row[c] for c in columns])
+    with driver_conn.cursor() as cur, cur.copy(f'COPY "{table.name}" ({col_sql}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[c]) if c in json_cols else row[c] for c in columns])
     return len(rows)

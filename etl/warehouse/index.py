@@ -74,9 +74,7 @@ def ensure_fingerprint(conn: Connection, cfg: DedupConfig) -> None:
     if stored == cfg.fingerprint:
         return
     if stored is None:
-        conn.execute(
-            IndexSetting.__table__.insert().values(key=FINGERPRINT_KEY, value=cfg.fingerprint)
-        )
+        conn.execute(IndexSetting.__table__.insert().values(key=FINGERPRINT_KEY, value=cfg.fingerprint))
         return
     has_articles = conn.execute(select(Article.id).limit(1)).first() is not None
     if not has_articles:

@@ -93,9 +93,7 @@ def _article_row(p: PreparedArticle, article_id: int, run_id: str, dump_id: int,
     }
 
 
-def _duplicate_row(
-    p: PreparedArticle, d: Decision, kept_id: int, run_id: str, dump_id: int, now
-) -> dict:
+def _duplicate_row(p: PreparedArticle, d: Decision, kept_id: int, run_id: str, dump_id: int, now) -> dict:
     a = p.article
     return {
         "run_id": run_id,
@@ -150,9 +148,7 @@ def load_batch(
         done = conn.execute(select(Dump.records_done).where(Dump.id == dump_id)).scalar_one()
         fresh = [p for p in prepared if p.article.ordinal >= done]
         fresh_rejects = [r for r in rejects if r.ordinal >= done]
-        counts = BatchCounts(
-            already_loaded=len(prepared) + len(rejects) - len(fresh) - len(fresh_rejects)
-        )
+        counts = BatchCounts(already_loaded=len(prepared) + len(rejects) - len(fresh) - len(fresh_rejects))
         if done >= end:
             return counts
 
@@ -170,17 +166,11 @@ def load_batch(
             if d.action == "keep":
                 aid = batch_ids[i]
                 article_rows.append(_article_row(p, aid, run_id, dump_id, now))
-                signature_rows.append(
-                    {"article_id": aid, "signature": signature_to_bytes(p.signature, cfg)}
-                )
-                band_rows.extend(
-                    {"band_key": k, "article_id": aid} for k in {int(k) for k in p.band_keys}
-                )
+                signature_rows.append({"article_id": aid, "signature": signature_to_bytes(p.signature, cfg)})
+                band_rows.extend({"band_key": k, "article_id": aid} for k in {int(k) for k in p.band_keys})
             else:
                 kept = d.kept
-                kept_id = (
-                    kept.article_id if kept.article_id is not None else batch_ids[kept.batch_index]
-                )
+                kept_id = kept.article_id if kept.article_id is not None else batch_ids[kept.batch_index]
                 duplicate_rows.append(_duplicate_row(p, d, kept_id, run_id, dump_id, now))
         reject_rows = [_reject_row(r, source, run_id, dump_id, now) for r in fresh_rejects]
 

@@ -92,9 +92,7 @@ class Dump(Base):
     rejects: Mapped[int] = mapped_column(Integer, default=0)
     first_run_id: Mapped[str | None] = mapped_column(String(36))
     last_run_id: Mapped[str | None] = mapped_column(String(36))
-    created_at: Mapped[datetime] = mapped_column(
-        UtcDateTime, server_default=text("CURRENT_TIMESTAMP")
-    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=text("CURRENT_TIMESTAMP"))
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
@@ -125,9 +123,7 @@ class Article(Base):
     language: Mapped[str | None] = mapped_column(String(20))
     description: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
-    ingested_at: Mapped[datetime] = mapped_column(
-        UtcDateTime, server_default=text("CURRENT_TIMESTAMP")
-    )
+    ingested_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=text("CURRENT_TIMESTAMP"))
 
 
 class Duplicate(Base):
@@ -150,9 +146,7 @@ class Duplicate(Base):
     method: Mapped[str] = mapped_column(String(10))
     measure: Mapped[str] = mapped_column(String(12))
     similarity: Mapped[float] = mapped_column(Float)
-    ingested_at: Mapped[datetime] = mapped_column(
-        UtcDateTime, server_default=text("CURRENT_TIMESTAMP")
-    )
+    ingested_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=text("CURRENT_TIMESTAMP"))
 
 
 class RejectRow(Base):
@@ -170,9 +164,7 @@ class RejectRow(Base):
     reason_code: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)
-    ingested_at: Mapped[datetime] = mapped_column(
-        UtcDateTime, server_default=text("CURRENT_TIMESTAMP")
-    )
+    ingested_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=text("CURRENT_TIMESTAMP"))
 
 
 class LshBand(Base):
@@ -181,9 +173,7 @@ class LshBand(Base):
     __tablename__ = "lsh_bands"
 
     band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    article_id: Mapped[int] = mapped_column(
-        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
-    )
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
 
 
 class ArticleSignature(Base):
@@ -191,9 +181,7 @@ class ArticleSignature(Base):
 
     __tablename__ = "article_signatures"
 
-    article_id: Mapped[int] = mapped_column(
-        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
-    )
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
 
 

@@ -199,18 +199,14 @@ def upgrade() -> None:
             server_default=sa.text("CURRENT_TIMESTAMP"),
             nullable=False,
         ),
-        sa.ForeignKeyConstraint(
-            ["dump_id"], ["dumps.id"], name=op.f("fk_duplicates_dump_id_dumps")
-        ),
+        sa.ForeignKeyConstraint(["dump_id"], ["dumps.id"], name=op.f("fk_duplicates_dump_id_dumps")),
         sa.ForeignKeyConstraint(
             ["duplicate_of"], ["articles.id"], name=op.f("fk_duplicates_duplicate_of_articles")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_duplicates")),
         sa.UniqueConstraint("dump_id", "ordinal", name=op.f("uq_duplicates_dump_id")),
     )
-    op.create_index(
-        op.f("ix_duplicates_duplicate_of"), "duplicates", ["duplicate_of"], unique=False
-    )
+    op.create_index(op.f("ix_duplicates_duplicate_of"), "duplicates", ["duplicate_of"], unique=False)
     op.create_index(op.f("ix_duplicates_run_id"), "duplicates", ["run_id"], unique=False)
     op.create_table(
         "lsh_bands",

@@ -1,0 +1,61 @@
+"""The Prefect flow under a test harness: batches as tasks, the summary artifact published."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import news_record, story, write_jsonl
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def test_ingest_flow_runs_batches_as_tasks_and_publishes_a_summary(
+    prefect_harness, pg_url: str, tmp_path: Path
+) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from flows.ingest import ingest
+
+    config = tmp_path / "newsetl.toml"
+    config.write_text("[ingest]\nbatch_size = 4\n", encoding="utf-8")
+    base = story(31)
+    dump = write_jsonl(
+        tmp_path / "wire.jsonl",
+        [news_record(f"S{i}", story(300 + i)) for i in range(9)]
+        + [news_record("dup", base), news_record("orig", base)],
+    )
+
+    summary = ingest(locations=[str(dump)], db_url=pg_url, config_path=str(config))
+
+    assert (summary.totals.records, summary.totals.articles, summary.totals.exact_duplicates) == (
+        11,
+        10,
+        1,
+    )
+
+    async def task_runs_and_artifact():
+        async with get_client() as client:
+            flow_runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[summary.run_id]))
+            )
+            task_runs = await client.read_task_runs()
+            artifacts = await client.read_artifacts()
+        mine = [t for t in task_runs if str(t.flow_run_id) == summary.run_id]
+        arts = [a for a in artifacts if str(a.flow_run_id) == summary.run_id]
+        return flow_runs, mine, arts
+
+    flow_runs, task_runs, artifacts = run_coro_as_sync(task_runs_and_artifact())
+    assert flow_runs[0].state.is_completed()
+    names = sorted(t.name.rsplit("-", 1)[0] for t in task_runs)
+    assert names.count("prepare-batch") == 3 and names.count("load-batch") == 3
+    assert artifacts and "records read | 11" in artifacts[0].data

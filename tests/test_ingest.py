@@ -1,0 +1,254 @@
+"""The ingest path against real warehouses (SQLite and Postgres), without Prefect."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from etl.config import DedupConfig, IngestConfig, Settings
+from etl.errors import IndexMismatchError
+from etl.pipeline import load_prepared
+from etl.runner import run_ingest
+from etl.warehouse.models import Article, Dump, Duplicate, RejectRow, Run
+from tests.conftest import FIXTURES, edit_words, news_record, story, write_jsonl
+
+SETTINGS = Settings()
+
+
+def count(engine, model, **where) -> int:
+    stmt = select(func.count()).select_from(model)
+    for key, value in where.items():
+        stmt = stmt.where(getattr(model, key) == value)
+    with engine.connect() as conn:
+        return conn.execute(stmt).scalar_one()
+
+
+def rows(engine, stmt):
+    with engine.connect() as conn:
+        return [r._mapping for r in conn.execute(stmt)]
+
+
+def warehouse_snapshot(engine) -> dict[str, list]:
+    """Everything a user sees, minus run ids and timestamps."""
+    return {
+        "articles": [
+            tuple(r)
+            for r in rows(
+                engine,
+                select(
+                    Article.id, Article.locator, Article.title, Article.body, Article.content_hash
+                ).order_by(Article.id),
+            )
+        ],
+        "duplicates": [
+            tuple(r)
+            for r in rows(
+                engine,
+                select(
+                    Duplicate.locator,
+                    Duplicate.duplicate_of,
+                    Duplicate.method,
+                    Duplicate.similarity,
+                ).order_by(Duplicate.locator),
+            )
+        ],
+        "rejects": [
+            tuple(r)
+            for r in rows(engine, select(RejectRow.locator, RejectRow.reason).order_by(RejectRow.locator))
+        ],
+    }
+
+
+@pytest.fixture
+def day1(tmp_path: Path) -> Path:
+    """Six records: four distinct stories, one exact and one near duplicate of story 1."""
+    base = story(1)
+    return write_jsonl(
+        tmp_path / "day1.jsonl",
+        [
+            news_record("Story one", base),
+            news_record("Story two", story(2)),
+            news_record("Story one again", base, url="https://mirror.example.net/one"),
+            news_record("Story three", story(3)),
+            news_record("Story one edited", edit_words(base, 3)),
+            news_record("Story four", story(4)),
+        ],
+    )
+
+
+def test_first_seen_is_kept_and_duplicates_name_it(engine, day1: Path) -> None:
+    summary = run_ingest(engine, [str(day1)], settings=SETTINGS, source="wire")
+
+    t = summary.totals
+    assert (t.records, t.articles, t.exact_duplicates, t.near_duplicates, t.rejects) == (
+        6,
+        4,
+        1,
+        1,
+        0,
+    )
+    kept = rows(engine, select(Article.id, Article.title).where(Article.title.like("Story one%")))
+    assert [r["title"] for r in kept] == ["Story one"]
+    dups = rows(engine, select(Duplicate).order_by(Duplicate.ordinal))
+    assert [(d["title"], d["method"], d["duplicate_of"]) for d in dups] == [
+        ("Story one again", "exact", kept[0]["id"]),
+        ("Story one edited", "near", kept[0]["id"]),
+    ]
+    assert dups[0]["similarity"] == 1.0
+    assert 0.8 <= dups[1]["similarity"] < 1.0
+    assert dups[1]["measure"] == "jaccard"
+
+
+def test_near_duplicate_in_a_later_run_is_caught(engine, day1: Path, tmp_path: Path) -> None:
+    run_ingest(engine, [str(day1)], settings=SETTINGS, source="wire")
+    original_id = rows(engine, select(Article.id).where(Article.title == "Story three"))[0]["id"]
+    day2 = write_jsonl(
+        tmp_path / "day2.jsonl",
+        [
+            news_record("Story three, updated", edit_words(story(3), 4, seed=7), day=2),
+            news_record("Story five", story(5), day=2),
+        ],
+    )
+
+    summary = run_ingest(engine, [str(day2)], settings=SETTINGS, source="wire")
+
+    assert (summary.totals.articles, summary.totals.near_duplicates) == (1, 1)
+    dup = rows(engine, select(Duplicate).where(Duplicate.title == "Story three, updated"))
+    assert dup[0]["duplicate_of"] == original_id
+    assert dup[0]["method"] == "near"
+
+
+def test_truncated_version_is_caught_by_containment(engine, tmp_path: Path) -> None:
+    full = story(11, words=400)
+    paras = full.split("\n\n")
+    truncated = "\n\n".join(paras[: len(paras) // 2])
+    dump = write_jsonl(
+        tmp_path / "wire.jsonl",
+        [news_record("Full story", full), news_record("Early version", truncated)],
+    )
+
+    summary = run_ingest(engine, [str(dump)], settings=SETTINGS, source="wire")
+
+    assert summary.totals.near_duplicates == 1
+    dup = rows(engine, select(Duplicate))[0]
+    assert (dup["title"], dup["measure"]) == ("Early version", "containment")
+
+
+def test_distinct_stories_on_the_same_topic_are_all_kept(engine, tmp_path: Path) -> None:
+    dump = write_jsonl(
+        tmp_path / "distinct.jsonl", [news_record(f"Story {i}", story(100 + i)) for i in range(50)]
+    )
+    summary = run_ingest(engine, [str(dump)], settings=SETTINGS, source="wire")
+    assert summary.totals.articles == 50
+    assert count(engine, Duplicate) == 0
+
+
+def test_same_dump_twice_changes_nothing(engine, day1: Path, tmp_path: Path) -> None:
+    run_ingest(engine, [str(day1)], settings=SETTINGS, source="wire")
+    before = warehouse_snapshot(engine)
+    copy = tmp_path / "renamed-copy.jsonl"
+    copy.write_bytes(day1.read_bytes())
+
+    again = run_ingest(engine, [str(day1), str(copy)], settings=SETTINGS, source="wire")
+
+    assert warehouse_snapshot(engine) == before
+    assert [d.status for d in again.dumps] == ["skipped", "skipped"]
+    assert again.totals.records == 0
+    assert count(engine, Dump) == 1
+
+
+def test_every_record_lands_exactly_once_per_run(engine, tmp_path: Path) -> None:
+    """records read = articles + duplicates + rejects, in the summary, in runs, in the tables."""
+    base = story(21)
+    dump = write_jsonl(
+        tmp_path / "mixed.jsonl",
+        [news_record("A", base), news_record("B", story(22)), news_record("A copy", base)],
+    )
+    with dump.open("a", encoding="utf-8") as fh:
+        fh.write("{not json\n")
+        fh.write('{"title": "no body", "maintext": ""}\n')
+        fh.write('{"title": "ancient", "maintext": "Text of the story.", "date_publish": "1200-01-01"}\n')
+    shutil_seed = FIXTURES / "tass-seed-article.txt"
+
+    summary = run_ingest(engine, [str(dump), str(shutil_seed)], settings=SETTINGS, source="mixed")
+
+    run = rows(engine, select(Run).where(Run.id == summary.run_id))[0]
+    tables = (
+        count(engine, Article, run_id=summary.run_id),
+        count(engine, Duplicate, run_id=summary.run_id),
+        count(engine, RejectRow, run_id=summary.run_id),
+    )
+    assert summary.totals.records == 7
+    assert run["records_read"] == 7 == sum(tables)
+    assert tables == (3, 1, 3)
+    assert run["articles"] + run["exact_duplicates"] + run["near_duplicates"] + run["rejects"] == 7
+    assert run["status"] == "completed"
+    reasons = [r["reason"] for r in rows(engine, select(RejectRow.reason).order_by(RejectRow.ordinal))]
+    assert "not valid JSON" in reasons[0]
+    assert all(len(r) > 20 for r in reasons)
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def test_crash_mid_run_then_rerun_equals_one_clean_run(db_url: str, tmp_path: Path, request) -> None:
+    from etl.warehouse.db import make_engine
+
+    records = [news_record(f"Story {i}", story(200 + i)) for i in range(25)]
+    records[17] = news_record("Copy of 3", records[3]["maintext"])
+    records[22] = news_record("Edit of 10", edit_words(records[10]["maintext"], 3))
+    dump = write_jsonl(tmp_path / "big.jsonl", records)
+    settings = replace(SETTINGS, ingest=IngestConfig(batch_size=5))
+
+    loaded_batches = 0
+
+    def crashing_load(*args, **kwargs):
+        nonlocal loaded_batches
+        if loaded_batches == 3:
+            raise Crash("power cut")
+        loaded_batches += 1
+        return load_prepared(*args, **kwargs)
+
+    crashed = make_engine(db_url)
+    first = run_ingest(crashed, [str(dump)], settings=settings, source="wire", load=crashing_load)
+    assert first.failures and "power cut" in first.failures[0][1]
+    assert count(crashed, Article) + count(crashed, Duplicate) == 15
+    resumed = run_ingest(crashed, [str(dump)], settings=settings, source="wire")
+    assert resumed.dumps[0].status == "resumed"
+    assert resumed.totals.records == 10
+
+    if db_url.startswith("sqlite"):
+        clean_url = f"sqlite:///{tmp_path / 'clean.db'}"
+    else:
+        clean_url = request.getfixturevalue("pg_url")
+    clean = make_engine(clean_url)
+    run_ingest(clean, [str(dump)], settings=settings, source="wire")
+    assert warehouse_snapshot(crashed) == warehouse_snapshot(clean)
+    assert count(crashed, Duplicate) == 2
+    crashed.dispose()
+    clean.dispose()
+
+
+def test_changed_dedup_settings_are_refused(engine, day1: Path, tmp_path: Path) -> None:
+    run_ingest(engine, [str(day1)], settings=SETTINGS, source="wire")
+    other = Settings(dedup=DedupConfig(num_perm=64, bands=16, rows=4))
+    day2 = write_jsonl(tmp_path / "day2.jsonl", [news_record("Story nine", story(9))])
+    with pytest.raises(IndexMismatchError, match="dedup reindex"):
+        run_ingest(engine, [str(day2)], settings=other, source="wire")
+
+
+def test_unreadable_dump_becomes_a_reject_and_the_run_goes_on(engine, day1: Path, tmp_path: Path) -> None:
+    odd = tmp_path / "notes.bin"
+    odd.write_bytes(b"\x00\x01binary blob that is no news dump")
+
+    summary = run_ingest(engine, [str(odd), str(day1)], settings=SETTINGS, source="wire")
+
+    assert summary.totals.rejects == 1
+    assert summary.totals.articles == 4
+    reject = rows(engine, select(RejectRow))[0]
+    assert reject["locator"].endswith("notes.bin#0")
+    assert "could not be read" in reject["reason"]

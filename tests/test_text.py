@@ -1,0 +1,66 @@
+"""etl.text: the shared cleaning and dedup-text rules."""
+
+from __future__ import annotations
+
+import hashlib
+
+from etl.text import (
+    PROSE_MIN_WORDS,
+    clean_text,
+    content_hash,
+    dedup_text,
+    is_prose,
+    normalise_for_hash,
+    paragraphs,
+    words,
+)
+
+
+def test_clean_text_unifies_line_endings_and_spaces():
+    assert clean_text("\ufeff a\u00a0b \r\n c \r d ") == "a b\nc\nd"
+
+
+def test_clean_text_composes_unicode():
+    assert clean_text("Cafe\u0301") == "Caf\u00e9"
+
+
+def test_paragraphs_blank_line_blocks_with_inner_whitespace_collapsed():
+    assert paragraphs("One\nline.\n\n  \nTwo  words.") == ["One line.", "Two words."]
+
+
+def test_paragraphs_fall_back_to_lines_without_blank_lines():
+    assert paragraphs("First.\nSecond.\n") == ["First.", "Second."]
+
+
+def test_is_prose_by_punctuation_or_length():
+    assert is_prose("He said so.")
+    assert is_prose('"We are ready," he said.\u201d')
+    assert is_prose("What next?")
+    assert not is_prose("Russian bombers destroy Islamic State's arms depots in Deir ez-Zor")
+    assert is_prose(" ".join(["word"] * PROSE_MIN_WORDS))
+    assert not is_prose(" ".join(["word"] * (PROSE_MIN_WORDS - 1)))
+
+
+def test_dedup_text_drops_headlines_and_falls_back_to_everything():
+    body = "A sentence.\n\nA headline\n\nAnother sentence."
+    assert dedup_text(body) == "A sentence.\n\nAnother sentence."
+    assert dedup_text("Only a headline\n\nAnd a label") == "Only a headline\n\nAnd a label"
+
+
+def test_normalise_for_hash_ignores_case_quotes_punctuation_and_spacing():
+    assert normalise_for_hash("Russia\u2019s  \u201cTop\u201d\u00a0Diplomat!") == "russia s top diplomat"
+    assert normalise_for_hash("\uff21BC") == "abc"  # NFKC folds full-width letters
+
+
+def test_content_hash_is_sha256_of_normal_form():
+    assert content_hash("Hello,  World") == hashlib.sha256(b"hello world").hexdigest()
+    assert content_hash("\u201cHello\u201d world") == content_hash('"hello" WORLD')
+
+
+def test_words():
+    assert words("The  Quick\nfox") == ["the", "quick", "fox"]
+    assert words("   ") == []
+
+
+def test_words_of_punctuation_only_text_is_empty():
+    assert words("\u2014 ...") == []

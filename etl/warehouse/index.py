@@ -7,12 +7,15 @@ column of ``lsh_bands``' primary key).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from etl.config import DedupConfig
 from etl.errors import IndexMismatchError
@@ -20,7 +23,7 @@ from etl.text import dedup_text
 from etl.warehouse.models import Article, IndexSetting, LshBand
 
 FINGERPRINT_KEY = "dedup_fingerprint"
-LOOKUP_CHUNK = 5000
+LOOKUP_CHUNK = 50_000
 
 T = TypeVar("T")
 
@@ -36,13 +39,28 @@ class SqlIndex:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.postgres = conn.dialect.name == "postgresql"
+
+    def _member_of(self, column, values: list, sql_type) -> ColumnElement[bool]:
+        """``column IN values`` as one bound parameter, whatever the number of values.
+
+        An expanded IN list of thousands of parameters costs more to build and
+        parse than to run; Postgres takes one array, SQLite one JSON document.
+        """
+        if self.postgres:
+            return column == any_(bindparam(None, values, type_=ARRAY(sql_type)))
+        return column.in_(
+            select(text("value")).select_from(
+                func.json_each(bindparam(None, json.dumps(values), type_=String))
+            )
+        )
 
     def ids_by_hash(self, hashes: Collection[str]) -> dict[str, int]:
         out: dict[str, int] = {}
         for part in chunked(hashes):
             rows = self.conn.execute(
                 select(Article.content_hash, func.min(Article.id))
-                .where(Article.content_hash.in_(part))
+                .where(self._member_of(Article.content_hash, part, String))
                 .group_by(Article.content_hash)
             )
             out.update({h: aid for h, aid in rows})
@@ -52,7 +70,9 @@ class SqlIndex:
         out: dict[int, list[int]] = defaultdict(list)
         for part in chunked(band_keys):
             rows = self.conn.execute(
-                select(LshBand.band_key, LshBand.article_id).where(LshBand.band_key.in_(part))
+                select(LshBand.band_key, LshBand.article_id).where(
+                    self._member_of(LshBand.band_key, part, BigInteger)
+                )
             )
             for key, aid in rows:
                 out[key].append(aid)
@@ -61,7 +81,9 @@ class SqlIndex:
     def dedup_texts(self, ids: Collection[int]) -> dict[int, str]:
         out: dict[int, str] = {}
         for part in chunked(ids):
-            rows = self.conn.execute(select(Article.id, Article.body).where(Article.id.in_(part)))
+            rows = self.conn.execute(
+                select(Article.id, Article.body).where(self._member_of(Article.id, part, BigInteger))
+            )
             out.update({aid: dedup_text(body) for aid, body in rows})
         return out
 

@@ -168,12 +168,16 @@ class RejectRow(Base):
 
 
 class LshBand(Base):
-    """The persistent LSH index: one row per (band key, article)."""
+    """The persistent LSH index: one row per (band key, article).
+
+    Derived data, written in the same transaction as its article. No foreign key:
+    a per-row referential check would multiply the cost of loading ~32 rows per article.
+    """
 
     __tablename__ = "lsh_bands"
 
     band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    article_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
 class ArticleSignature(Base):
@@ -181,7 +185,7 @@ class ArticleSignature(Base):
 
     __tablename__ = "article_signatures"
 
-    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    article_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
 
 

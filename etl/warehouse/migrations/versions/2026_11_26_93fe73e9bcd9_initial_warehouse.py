@@ -164,12 +164,6 @@ def upgrade() -> None:
         "article_signatures",
         sa.Column("article_id", sa.BigInteger(), nullable=False),
         sa.Column("signature", sa.LargeBinary(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["article_id"],
-            ["articles.id"],
-            name=op.f("fk_article_signatures_article_id_articles"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("article_id", name=op.f("pk_article_signatures")),
     )
     op.create_table(
@@ -212,12 +206,6 @@ def upgrade() -> None:
         "lsh_bands",
         sa.Column("band_key", sa.BigInteger(), nullable=False),
         sa.Column("article_id", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["article_id"],
-            ["articles.id"],
-            name=op.f("fk_lsh_bands_article_id_articles"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("band_key", "article_id", name=op.f("pk_lsh_bands")),
     )
     op.create_index("ix_lsh_bands_article_id", "lsh_bands", ["article_id"], unique=False)

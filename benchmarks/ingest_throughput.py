@@ -36,7 +36,8 @@ sys.path.insert(0, str(REPO))
 
 from etl.config import IngestConfig, Settings  # noqa: E402
 from etl.normalize import normalize_all  # noqa: E402
-from etl.pipeline import load_prepared, prepare_batch  # noqa: E402
+from etl.parallel import resolve_workers  # noqa: E402
+from etl.pipeline import load_prepared  # noqa: E402
 from etl.readers import read_dump  # noqa: E402
 from etl.runner import run_ingest  # noqa: E402
 from etl.warehouse.db import make_engine  # noqa: E402
@@ -96,18 +97,49 @@ def bbc_records() -> list[dict]:
     return out
 
 
-WORDS = (
-    "government minister talks agreement market prices energy officials report week city "
-    "council plan budget election vote party leader court ruling police investigation company "
-    "shares profit quarter bank rates inflation exports trade deal summit president parliament"
-).split()
+WORDS = [
+    "government",
+    "minister",
+    "talks",
+    "agreement",
+    "market",
+    "prices",
+    "energy",
+    "officials",
+    "report",
+    "week",
+    "city",
+    "council",
+    "plan",
+    "budget",
+    "election",
+    "vote",
+    "party",
+    "leader",
+    "court",
+    "ruling",
+    "police",
+    "investigation",
+    "company",
+    "shares",
+    "profit",
+    "quarter",
+    "bank",
+    "rates",
+    "inflation",
+    "exports",
+    "trade",
+    "deal",
+    "summit",
+    "president",
+    "parliament",
+]
 
 
 def synthetic_record(i: int) -> dict:
     rng = random.Random(i)
     sentences = [
-        " ".join(rng.choice(WORDS) + str(rng.randint(0, 999)) for _ in range(rng.randint(12, 22)))
-        + "."
+        " ".join(rng.choice(WORDS) + str(rng.randint(0, 999)) for _ in range(rng.randint(12, 22))) + "."
         for _ in range(rng.randint(12, 30))
     ]
     return {"title": f"Synthetic story {i}", "maintext": " ".join(sentences), "source_domain": "synthetic"}
@@ -160,31 +192,44 @@ def read_parse_baseline(dump: Path) -> Stage:
     return stage
 
 
+def worker_rss_mb() -> float:
+    """Current RSS of the prepare worker processes (they are not in this process's RSS)."""
+    from etl.parallel import _POOLS
+
+    total = 0.0
+    for pool in _POOLS.values():
+        for pid in list(getattr(pool, "_processes", {}) or {}):
+            try:
+                with open(f"/proc/{pid}/statm") as fh:
+                    total += int(fh.read().split()[1]) * PAGE / 2**20
+            except OSError:
+                pass
+    return total
+
+
 def instrumented_run(url: str, dump: Path, settings: Settings) -> tuple[dict[str, Stage], object]:
+    """run_ingest with the default stage functions, timing each; prepare time comes from the batch."""
     stages = {"prepare (parse+normalise+MinHash)": Stage(), "load (dedup+bulk insert)": Stage()}
     prep, load = stages.values()
-
-    def timed_prepare(records, source, cfg):
-        t = time.perf_counter()
-        batch = prepare_batch(records, source, cfg)
-        prep.add(time.perf_counter() - t, len(records))
-        return batch
+    worker_peak = 0.0
 
     def timed_load(engine, batch, **kw):
+        nonlocal worker_peak
         t = time.perf_counter()
         counts = load_prepared(engine, batch, **kw)
         load.add(time.perf_counter() - t, len(batch))
+        prep.add(batch.seconds, len(batch))
+        worker_peak = max(worker_peak, worker_rss_mb())
         return counts
 
     engine = make_engine(url)
     started = time.perf_counter()
-    summary = run_ingest(
-        engine, [str(dump)], settings=settings, source="bench", prepare=timed_prepare, load=timed_load
-    )
+    summary = run_ingest(engine, [str(dump)], settings=settings, source="bench", load=timed_load)
     total = Stage()
     total.add(time.perf_counter() - started, summary.totals.records)
-    total.rss_max = max(prep.rss_max, load.rss_max)
+    total.rss_max = max(prep.rss_max, load.rss_max) + worker_peak
     stages["total (run_ingest)"] = total
+    stages["  of which prepare workers' RSS"] = Stage(rss_max=worker_peak)
     engine.dispose()
     return stages, summary
 
@@ -262,21 +307,36 @@ def main() -> None:
             else:
                 url = f"sqlite:///{tmpdir / 'bench.db'}"
             try:
-                stages, summary = instrumented_run(url, dump, settings)
-                for name, st in stages.items():
-                    print(
-                        f"{backend:<9} {name:<36} {st.seconds:>8.2f} {st.rate:>9,.0f} "
-                        f"{st.rss_max:>12.0f}"
+                for workers in (0, resolve_workers(-1)):
+                    if workers == 0:
+                        run_settings = replace(settings, ingest=replace(settings.ingest, workers=0))
+                        label = "serial"
+                    else:
+                        run_settings, label = settings, f"{workers} prepare worker(s)"
+                    if drop and workers:
+                        drop()
+                        url, drop = create_pg_database(args.pg_url)
+                    elif not drop and workers:
+                        url = f"sqlite:///{tmpdir / f'bench-{workers}.db'}"
+                    print(f"{backend} - {label}:")
+                    stages, summary = instrumented_run(url, dump, run_settings)
+                    for name, st in stages.items():
+                        rate = f"{st.rate:>9,.0f}" if st.docs else f"{'':>9}"
+                        print(f"{backend:<9} {name:<36} {st.seconds:>8.2f} {rate} {st.rss_max:>12.0f}")
+                    t = summary.totals
+                    results[f"{backend}, {label}"] = (
+                        t.articles,
+                        t.exact_duplicates,
+                        t.near_duplicates,
+                        t.rejects,
                     )
-                t = summary.totals
-                results[backend] = (t.articles, t.exact_duplicates, t.near_duplicates, t.rejects)
-                load_rss = stages["load (dedup+bulk insert)"].rss_samples
-                quarter = max(1, len(load_rss) // 4)
-                print(
-                    f"{'':<9} RSS by batch (every {quarter}): "
-                    + ", ".join(f"{x:.0f}" for x in load_rss[::quarter])
-                    + " MiB"
-                )
+                    load_rss = stages["load (dedup+bulk insert)"].rss_samples
+                    step = max(1, len(load_rss) // 5)
+                    print(
+                        f"{'':<9} loader RSS by batch (every {step}): "
+                        + ", ".join(f"{x:.0f}" for x in load_rss[::step])
+                        + " MiB"
+                    )
             finally:
                 if drop:
                     drop()

@@ -20,6 +20,7 @@ from etl.errors import ConfigError
 DEFAULT_CONFIG_PATH = Path("config/newsetl.toml")
 DEFAULT_DATABASE_URL = "sqlite:///data/warehouse.db"
 SCHEMES = ("affine32", "affine64", "legacy")
+HASHFUNCS = ("xxh32", "sha1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class DedupConfig:
     shingle_size: int = 5
     num_perm: int = 128
     scheme: str = "affine32"
+    hashfunc: str = "xxh32"
     seed: int = 1
     bands: int = 32
     rows: int = 4
@@ -49,6 +51,8 @@ class DedupConfig:
             raise ConfigError("dedup.num_perm must be at least 16")
         if self.scheme not in SCHEMES:
             raise ConfigError(f"dedup.scheme must be one of {', '.join(SCHEMES)}")
+        if self.hashfunc not in HASHFUNCS:
+            raise ConfigError(f"dedup.hashfunc must be one of {', '.join(HASHFUNCS)}")
         if self.bands < 1 or self.rows < 1 or self.bands * self.rows > self.num_perm:
             raise ConfigError(
                 f"dedup.bands x dedup.rows ({self.bands} x {self.rows}) must be positive "
@@ -74,10 +78,15 @@ class DedupConfig:
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
     batch_size: int = 2000
+    # Processes preparing batches ahead of the loader; -1 = one per core beyond the first,
+    # 0 = prepare inline in the loading process.
+    workers: int = -1
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError("ingest.batch_size must be at least 1")
+        if self.workers < -1:
+            raise ConfigError("ingest.workers must be -1 (auto), 0 (inline) or a positive number")
 
 
 @dataclass(frozen=True, slots=True)

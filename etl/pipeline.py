@@ -12,10 +12,13 @@ import glob
 import hashlib
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
@@ -25,6 +28,7 @@ from etl.dedup.shingles import shingles
 from etl.dedup.signatures import band_keys, compute_signatures
 from etl.errors import EtlError, TerminalError
 from etl.normalize import normalize_all
+from etl.parallel import submit_prepare
 from etl.readers import detect_format, read_dump
 from etl.records import Article, RawRecord, Reject, RejectReason
 from etl.warehouse.ledger import DONE, FAILED, DumpState, claim_dump, finish_dump
@@ -44,6 +48,7 @@ class PreparedBatch:
     prepared: list[PreparedArticle]
     rejects: list[Reject]
     end: int
+    seconds: float = 0.0
 
     def __len__(self) -> int:
         return len(self.prepared) + len(self.rejects)
@@ -58,6 +63,7 @@ class DumpResult:
     counts: BatchCounts = field(default_factory=BatchCounts)
     seconds: float = 0.0
     dump_id: int | None = None
+    prepare_seconds: float = 0.0
 
 
 @dataclass(slots=True)
@@ -114,6 +120,7 @@ def batched(records: Iterable[RawRecord | Reject], size: int) -> Iterator[list[R
 
 def prepare_batch(records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig) -> PreparedBatch:
     """Normalise and sign a batch: the CPU-heavy stage, run outside any lock."""
+    started = time.perf_counter()
     articles: list[Article] = []
     rejects: list[Reject] = []
     for item in normalize_all(records, source):
@@ -124,10 +131,14 @@ def prepare_batch(records: Sequence[RawRecord | Reject], source: str, cfg: Dedup
         PreparedArticle(article=a, signature=signatures[i], band_keys=keys[i]) for i, a in enumerate(articles)
     ]
     end = max(r.ordinal for r in records) + 1 if records else 0
-    return PreparedBatch(prepared=prepared, rejects=rejects, end=end)
+    return PreparedBatch(prepared, rejects, end, seconds=time.perf_counter() - started)
 
 
-PrepareFn = Callable[[Sequence[RawRecord | Reject], str, DedupConfig], PreparedBatch]
+class FutureLike(Protocol):
+    def result(self) -> PreparedBatch: ...
+
+
+SubmitPrepareFn = Callable[[Sequence[RawRecord | Reject], str, DedupConfig], FutureLike]
 LoadFn = Callable[..., BatchCounts]
 ProgressFn = Callable[[str, BatchCounts], None]
 
@@ -161,11 +172,18 @@ def ingest_dump(
     fmt: str,
     run_id: str,
     settings: Settings,
-    prepare: PrepareFn = prepare_batch,
+    prepare: SubmitPrepareFn | None = None,
     load: LoadFn = load_prepared,
     progress: ProgressFn | None = None,
+    lookahead: int = 1,
 ) -> DumpResult:
-    """Load one dump file, resuming where an interrupted run stopped; a finished dump is skipped."""
+    """Load one dump file, resuming where an interrupted run stopped; a finished dump is skipped.
+
+    ``prepare`` starts preparing a batch and returns a future; up to ``lookahead``
+    batches are in preparation while the previous one loads. Batches are still
+    loaded strictly in order, so "first seen" means first in the dump.
+    """
+    prepare = prepare or inline_prepare
     started = time.perf_counter()
     sha, size = sha256_file(dump.path)
     try:
@@ -196,13 +214,23 @@ def ingest_dump(
         records: Iterable[RawRecord | Reject] = [_unreadable(dump.location, detect_error)]
     else:
         records = _resume(read_dump(dump.path, detected, dump.location), state)
+    pending: deque[FutureLike] = deque()
+
+    def load_next() -> None:
+        batch = pending.popleft().result()
+        counts = load(engine, batch, dump_id=state.id, run_id=run_id, source=source, cfg=cfg)
+        result.counts += counts
+        result.prepare_seconds += batch.seconds
+        if progress:
+            progress(dump.location, result.counts)
+
     try:
         for chunk in batched(records, settings.ingest.batch_size):
-            batch = prepare(chunk, source, cfg)
-            counts = load(engine, batch, dump_id=state.id, run_id=run_id, source=source, cfg=cfg)
-            result.counts += counts
-            if progress:
-                progress(dump.location, result.counts)
+            pending.append(prepare(chunk, source, cfg))
+            if len(pending) > max(0, lookahead):
+                load_next()
+        while pending:
+            load_next()
     except Exception:
         # Batches already loaded stay loaded; a re-run resumes after the last one.
         finish_dump(engine, state.id, FAILED)
@@ -210,6 +238,11 @@ def ingest_dump(
     finish_dump(engine, state.id, DONE)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def inline_prepare(records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig) -> Future:
+    """Prepare in the calling process; returns an already-done future."""
+    return submit_prepare(records, source, cfg, workers=0)
 
 
 def _head(path: Path, size: int = 4096) -> bytes:

@@ -15,16 +15,16 @@ from collections.abc import Sequence
 from sqlalchemy.engine import Engine
 
 from etl.config import Settings
+from etl.parallel import LocalPreparer, resolve_workers
 from etl.pipeline import (
     DumpFile,
     DumpResult,
     LoadFn,
-    PrepareFn,
     ProgressFn,
+    SubmitPrepareFn,
     discover,
     ingest_dump,
     load_prepared,
-    prepare_batch,
 )
 from etl.summary import RunSummary
 from etl.warehouse.db import describe
@@ -47,13 +47,19 @@ def run_ingest(
     source: str | None = None,
     fmt: str = "auto",
     run_id: str | None = None,
-    prepare: PrepareFn = prepare_batch,
+    prepare: SubmitPrepareFn | None = None,
     load: LoadFn = load_prepared,
     progress: ProgressFn | None = None,
     logger: logging.Logger | logging.LoggerAdapter = log,
 ) -> RunSummary:
-    """Ingest every dump found at ``locations``; returns the summary (also stored in ``runs``)."""
+    """Ingest every dump found at ``locations``; returns the summary (also stored in ``runs``).
+
+    ``prepare`` starts preparing a batch and returns a future (default: worker
+    processes, see etl.parallel); ``load`` loads one prepared batch.
+    """
     started = time.perf_counter()
+    workers = resolve_workers(settings.ingest.workers)
+    prepare = prepare or LocalPreparer(workers)
     prepare_warehouse(engine, settings.dedup)
     run_id = run_id or str(uuid.uuid4())
     summary = RunSummary(run_id=run_id, warehouse=describe(engine))
@@ -74,6 +80,7 @@ def run_ingest(
                     prepare=prepare,
                     load=load,
                     progress=progress,
+                    lookahead=workers,
                 )
             except Exception as exc:  # one bad dump must not stop the others
                 logger.error("%s failed: %s: %s", dump.location, type(exc).__name__, exc)

@@ -21,7 +21,8 @@ from prefect.utilities.annotations import quote
 
 from etl.config import DedupConfig, load_settings, resolve_database_url
 from etl.errors import is_transient
-from etl.pipeline import PreparedBatch, load_prepared, prepare_batch
+from etl.parallel import LocalPreparer, resolve_workers
+from etl.pipeline import PreparedBatch, load_prepared
 from etl.records import RawRecord, Reject
 from etl.runner import run_ingest
 from etl.summary import RunSummary
@@ -35,8 +36,14 @@ def _retry_if_transient(_task, _task_run, state) -> bool:
 
 
 @task(name="prepare-batch", cache_policy=NO_CACHE)
-def prepare_batch_task(records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig) -> PreparedBatch:
-    return prepare_batch(records, source, cfg)
+def prepare_batch_task(
+    records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig, workers: int
+) -> PreparedBatch:
+    return _preparers.setdefault(workers, LocalPreparer(workers))(records, source, cfg).result()
+
+
+# One preparer (and so one worker pool) per worker count, for all runs of this process.
+_preparers: dict[int, LocalPreparer] = {}
 
 
 @task(
@@ -65,8 +72,12 @@ def ingest(
     settings = load_settings(config_path)
     url = resolve_database_url(db_url, settings)
 
+    workers = resolve_workers(settings.ingest.workers)
+
     def prepare(records, src, cfg):
-        return prepare_batch_task(quote(records), src, cfg)
+        # submit: the task runs in a thread of the task runner and waits on a worker
+        # process, so the flow goes on to load the previous batch meanwhile.
+        return prepare_batch_task.submit(quote(records), src, cfg, workers)
 
     def load(_engine, batch, *, dump_id, run_id, source, cfg):
         return load_batch_task(url, quote(batch), dump_id, run_id, source, cfg)

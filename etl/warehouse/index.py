@@ -12,10 +12,9 @@ from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from typing import TypeVar
 
-from sqlalchemy import BigInteger, String, any_, bindparam, func, select, text
+from sqlalchemy import BigInteger, String, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement
 
 from etl.config import DedupConfig
 from etl.errors import IndexMismatchError
@@ -41,26 +40,30 @@ class SqlIndex:
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
 
-    def _member_of(self, column, values: list, sql_type) -> ColumnElement[bool]:
-        """``column IN values`` as one bound parameter, whatever the number of values.
+    def _values(self, values: list, sql_type):
+        """``values`` as a one-column table (``value``), sent as a single bound parameter.
 
-        An expanded IN list of thousands of parameters costs more to build and
-        parse than to run; Postgres takes one array, SQLite one JSON document.
+        Joining it to an indexed column makes the database probe the index once
+        per value: an expanded ``IN`` list of thousands of parameters costs more to
+        build and parse than to run, and Postgres may plan ``= ANY(<large array>)``
+        as a sequential scan of the whole index table.
         """
         if self.postgres:
-            return column == any_(bindparam(None, values, type_=ARRAY(sql_type)))
-        return column.in_(
-            select(text("value")).select_from(
-                func.json_each(bindparam(None, json.dumps(values), type_=String))
-            )
-        )
+            # The values are integers or hex digests: the literal needs no quoting,
+            # and a join is far cheaper than adapting the list element by element.
+            literal = "{" + ",".join(map(str, values)) + "}"
+            array = cast(bindparam(None, literal, type_=String), ARRAY(sql_type))
+            return func.unnest(array).table_valued("value").render_derived(name="wanted")
+        doc = bindparam(None, json.dumps(values), type_=String)
+        return func.json_each(doc).table_valued("value").alias("wanted")
 
     def ids_by_hash(self, hashes: Collection[str]) -> dict[str, int]:
         out: dict[str, int] = {}
         for part in chunked(hashes):
+            wanted = self._values(part, String)
             rows = self.conn.execute(
                 select(Article.content_hash, func.min(Article.id))
-                .where(self._member_of(Article.content_hash, part, String))
+                .join(wanted, Article.content_hash == wanted.c.value)
                 .group_by(Article.content_hash)
             )
             out.update({h: aid for h, aid in rows})
@@ -69,10 +72,9 @@ class SqlIndex:
     def candidates(self, band_keys: Collection[int]) -> dict[int, list[int]]:
         out: dict[int, list[int]] = defaultdict(list)
         for part in chunked(band_keys):
+            wanted = self._values(part, BigInteger)
             rows = self.conn.execute(
-                select(LshBand.band_key, LshBand.article_id).where(
-                    self._member_of(LshBand.band_key, part, BigInteger)
-                )
+                select(LshBand.band_key, LshBand.article_id).join(wanted, LshBand.band_key == wanted.c.value)
             )
             for key, aid in rows:
                 out[key].append(aid)
@@ -81,8 +83,9 @@ class SqlIndex:
     def dedup_texts(self, ids: Collection[int]) -> dict[int, str]:
         out: dict[int, str] = {}
         for part in chunked(ids):
+            wanted = self._values(part, BigInteger)
             rows = self.conn.execute(
-                select(Article.id, Article.body).where(self._member_of(Article.id, part, BigInteger))
+                select(Article.id, Article.body).join(wanted, Article.id == wanted.c.value)
             )
             out.update({aid: dedup_text(body) for aid, body in rows})
         return out

@@ -1,0 +1,76 @@
+"""Preparing batches in worker processes while the main process loads.
+
+With N workers the pipeline keeps up to N batches in preparation ahead of the
+one being loaded, so parsing and MinHash (CPU) overlap the dedup-and-insert step
+(mostly database time). Workers are spawned, not forked: the parent may run
+threads (Prefect's), which fork does not copy safely. The pool starts lazily on
+the second batch of a run, so small inputs never pay for it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from etl.config import DedupConfig
+from etl.records import RawRecord, Reject
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def default_workers() -> int:
+    """One worker per core beyond the one the loader uses (at least one)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    if workers not in _POOLS:
+        _POOLS[workers] = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+    return _POOLS[workers]
+
+
+@atexit.register
+def shutdown_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(wait=False, cancel_futures=True)
+    _POOLS.clear()
+
+
+def submit_prepare(
+    records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig, workers: int
+) -> Future:
+    """Start preparing a batch; inline (an already-done future) when ``workers`` is 0."""
+    from etl.pipeline import prepare_batch
+
+    if workers <= 0:
+        done: Future = Future()
+        try:
+            done.set_result(prepare_batch(records, source, cfg))
+        except Exception as exc:
+            done.set_exception(exc)
+        return done
+    return _pool(workers).submit(prepare_batch, list(records), source, cfg)
+
+
+def resolve_workers(configured: int) -> int:
+    return default_workers() if configured < 0 else configured
+
+
+class LocalPreparer:
+    """``SubmitPrepareFn`` for runs without Prefect: first batch inline, the rest in workers.
+
+    Preparing the first batch inline means a one-batch input never starts a pool.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.calls = 0
+
+    def __call__(self, records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig) -> Future:
+        self.calls += 1
+        return submit_prepare(records, source, cfg, self.workers if self.calls > 1 else 0)

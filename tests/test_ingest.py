@@ -252,3 +252,16 @@ def test_unreadable_dump_becomes_a_reject_and_the_run_goes_on(engine, day1: Path
     reject = rows(engine, select(RejectRow))[0]
     assert reject["locator"].endswith("notes.bin#0")
     assert "could not be read" in reject["reason"]
+
+
+def test_control_characters_and_unicode_survive_the_bulk_load(engine, tmp_path: Path) -> None:
+    body = "Zürich\u00a0talks \u201cresumed\u201d on Monday.\u0000 Officials said so.\n\n" + story(41)
+    dump = write_jsonl(tmp_path / "odd.jsonl", [news_record("Zürich \u2014 talks", body)])
+
+    summary = run_ingest(engine, [str(dump)], settings=SETTINGS, source="wire")
+
+    assert summary.totals.articles == 1
+    stored = rows(engine, select(Article.title, Article.body))[0]
+    assert stored["title"] == "Zürich \u2014 talks"
+    assert stored["body"].startswith("Zürich talks \u201cresumed\u201d on Monday. Officials said so.")
+    assert "\x00" not in stored["body"]

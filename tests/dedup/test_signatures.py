@@ -1,0 +1,63 @@
+"""MinHash signatures and band keys: similar texts share buckets, unrelated ones do not."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from etl.config import DedupConfig
+from etl.dedup.matcher import verify
+from etl.dedup.shingles import containment, jaccard, shingles
+from etl.dedup.signatures import (
+    band_keys,
+    compute_signatures,
+    estimated_jaccard,
+    signature_from_bytes,
+    signature_to_bytes,
+)
+from tests.conftest import edit_words, story
+
+CFG = DedupConfig()
+
+
+def test_near_duplicates_share_a_band_and_unrelated_stories_do_not() -> None:
+    a, b, c = story(1), edit_words(story(1), 3), story(2)
+    sets = [shingles(t, CFG.shingle_size) for t in (a, b, c)]
+    sigs = compute_signatures(sets, CFG)
+    keys = band_keys(sigs, CFG)
+    assert keys.shape == (3, CFG.bands)
+    assert set(keys[0]) & set(keys[1])
+    assert not set(keys[0]) & set(keys[2])
+    assert abs(estimated_jaccard(sigs[0], sigs[1]) - jaccard(sets[0], sets[1])) < 0.1
+
+
+def test_band_keys_are_deterministic_and_band_specific() -> None:
+    sig = compute_signatures([shingles(story(5), CFG.shingle_size)], CFG)
+    assert np.array_equal(band_keys(sig, CFG), band_keys(sig.copy(), CFG))
+    same_rows = np.zeros((1, CFG.num_perm), dtype=np.uint64)
+    assert len(set(band_keys(same_rows, CFG)[0])) == CFG.bands  # equal rows, other band: other key
+
+
+def test_signature_bytes_round_trip() -> None:
+    sig = compute_signatures([shingles(story(7), CFG.shingle_size)], CFG)[0]
+    data = signature_to_bytes(sig, CFG)
+    assert len(data) == CFG.num_perm * 4
+    assert np.array_equal(signature_from_bytes(data, CFG), sig)
+
+
+def test_verify_accepts_resemblance_and_containment_but_not_overlap() -> None:
+    full = shingles(story(9, words=400), CFG.shingle_size)
+    edited = shingles(edit_words(story(9, words=400), 4), CFG.shingle_size)
+    half = shingles(" ".join(story(9, words=400).split(" ")[:200]), CFG.shingle_size)
+    other = shingles(story(10, words=400), CFG.shingle_size)
+    assert verify(full, edited, CFG)[0] == "jaccard"
+    measure, score = verify(full, half, CFG)
+    assert measure == "containment" and score >= 0.9 and jaccard(full, half) < 0.8
+    assert verify(full, other, CFG) is None
+    assert containment(full, other) < 0.05
+
+
+def test_short_texts_are_not_matched_by_containment() -> None:
+    tiny = shingles("Markets closed higher on Friday.", CFG.shingle_size)
+    big = shingles("Markets closed higher on Friday. " + story(3), CFG.shingle_size)
+    assert containment(tiny, big) == 1.0
+    assert verify(tiny, big, CFG) is None

@@ -29,8 +29,8 @@ from etl.dedup.signatures import band_keys, compute_signatures
 from etl.errors import EtlError, TerminalError
 from etl.normalize import normalize_all
 from etl.parallel import submit_prepare
-from etl.readers import detect_format, read_dump
-from etl.records import Article, RawRecord, Reject, RejectReason
+from etl.readers import HEAD_BYTES, detect_format, read_dump
+from etl.records import Article, RawRecord, Reject
 from etl.warehouse.ledger import DONE, FAILED, DumpState, claim_dump, finish_dump
 from etl.warehouse.load import BatchCounts, load_batch
 
@@ -186,11 +186,7 @@ def ingest_dump(
     prepare = prepare or inline_prepare
     started = time.perf_counter()
     sha, size = sha256_file(dump.path)
-    try:
-        detected = detect_format(dump.path, _head(dump.path)) if fmt == "auto" else fmt
-        detect_error = None
-    except EtlError as exc:
-        detected, detect_error = None, exc
+    detected = fmt if fmt != "auto" else _detect_plain(dump.path)
     state = claim_dump(
         engine,
         source=source,
@@ -210,10 +206,7 @@ def ingest_dump(
         dump_id=state.id,
     )
     cfg = settings.dedup
-    if detect_error is not None:
-        records: Iterable[RawRecord | Reject] = [_unreadable(dump.location, detect_error)]
-    else:
-        records = _resume(read_dump(dump.path, detected, dump.location), state)
+    records = _resume(read_dump(dump.path, fmt, dump.location), state)
     pending: deque[FutureLike] = deque()
 
     def load_next() -> None:
@@ -245,9 +238,13 @@ def inline_prepare(records: Sequence[RawRecord | Reject], source: str, cfg: Dedu
     return submit_prepare(records, source, cfg, workers=0)
 
 
-def _head(path: Path, size: int = 4096) -> bytes:
-    with path.open("rb") as fh:
-        return fh.read(size)
+def _detect_plain(path: Path) -> str | None:
+    """The format of a plain (uncompressed, single-file) dump, for the ledger; None otherwise."""
+    try:
+        with path.open("rb") as fh:
+            return detect_format(path, fh.read(HEAD_BYTES))
+    except EtlError:
+        return None
 
 
 def _resume(records: Iterable[RawRecord | Reject], state: DumpState) -> Iterator[RawRecord | Reject]:
@@ -255,12 +252,3 @@ def _resume(records: Iterable[RawRecord | Reject], state: DumpState) -> Iterator
     for r in records:
         if r.ordinal >= skip_below:
             yield r
-
-
-def _unreadable(location: str, exc: Exception) -> Reject:
-    return Reject(
-        locator=f"{location}#0",
-        ordinal=0,
-        reason_code=RejectReason.UNREADABLE,
-        reason=f"the dump could not be read: {exc}",
-    )

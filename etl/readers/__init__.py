@@ -1,84 +1,139 @@
 """Readers turn a dump file into a stream of ``RawRecord | Reject``.
 
-One module per format; :data:`READERS` is the registry that format detection
-and the pipeline use, so adding a format means adding a module and one entry.
+One module per format, each declaring a :class:`FormatSpec` named ``SPEC``
+(reader, file extensions, a content sniffer). :data:`FORMAT_MODULES` lists them
+in sniffing order; adding a format means adding a module and one name here.
 Every reader has the same signature, ``reader(stream: BinaryIO, location: str)``:
 it gets bytes (decoding is the reader's business, because formats differ in how
-they may be encoded) and the dump's location, which prefixes every locator.
+they may be encoded) and a location that prefixes every locator.
+
+:func:`read_dump` opens containers (compressed files, zip and tar archives, see
+:mod:`etl.readers.containers`), detects the format of each member, numbers
+records across members so ordinals are unique in the dump, and turns a member
+that breaks part-way (a truncated gzip, a torn last line) into one reject after
+the records read before the break.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import BinaryIO
+import importlib
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
 
 from etl.errors import TerminalError
-from etl.readers.jsonl import read_jsonl
-from etl.readers.tass import read_tass
-from etl.records import RawRecord, Reject
+from etl.readers.base import FormatSpec, Reader
+from etl.records import RawRecord, Reject, RejectReason
 
-Reader = Callable[[BinaryIO, str], Iterator[RawRecord | Reject]]
-
-READERS: dict[str, Reader] = {"tass": read_tass, "jsonl": read_jsonl}
+# Sniffing order: the most specific content tests first.
+FORMAT_MODULES = (
+    "etl.readers.warc",
+    "etl.readers.reuters",
+    "etl.readers.feeds",
+    "etl.readers.json_array",
+    "etl.readers.jsonl",
+    "etl.readers.csv_dump",
+    "etl.readers.tass",
+)
 
 HEAD_BYTES = 64 * 1024
-_JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
-_TASS_HEADER = re.compile(rb"^\s*date \d{4}-\d{2}-\d{2}")
-
-__all__ = ["READERS", "Reader", "detect_format", "read_dump"]
 
 
-def detect_format(path: Path, head: bytes) -> str:
-    """Name the reader for a dump from its extension and its first bytes.
+def _load_specs() -> dict[str, FormatSpec]:
+    specs: dict[str, FormatSpec] = {}
+    for name in FORMAT_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # a format not built yet; its dependencies must exist
+                continue
+            raise
+        spec: FormatSpec = module.SPEC
+        specs[spec.name] = spec
+    return specs
 
-    ``.jsonl``/``.ndjson``/``.json`` whose first non-space byte is ``{`` is JSON
-    Lines; ``.txt``, or any file whose first non-blank line is a TASS
-    ``date YYYY-MM-DD`` header, is TASS text. Anything else is refused rather
-    than guessed, because a wrong guess turns a whole dump into rejects.
+
+SPECS: dict[str, FormatSpec] = _load_specs()
+READERS: dict[str, Reader] = {name: spec.reader for name, spec in SPECS.items()}
+
+__all__ = ["READERS", "SPECS", "FormatSpec", "Reader", "detect_format", "read_dump"]
+
+
+def detect_format(path: Path | str, head: bytes) -> str:
+    """Name the reader for a file from its extension and its first bytes.
+
+    Formats whose extension matches are tried first, then every format by
+    content. Anything unrecognised is refused rather than guessed, because a
+    wrong guess turns a whole dump into rejects.
     """
     head = head.removeprefix(b"\xef\xbb\xbf")
-    suffix = path.suffix.lower()
-    stripped = head.lstrip()
-    if suffix in _JSON_SUFFIXES and stripped.startswith(b"{"):
-        return "jsonl"
-    first_line = stripped.splitlines()[0] if stripped else b""
-    if suffix == ".txt" or _TASS_HEADER.match(first_line):
-        return "tass"
-    if suffix in _JSON_SUFFIXES and stripped.startswith(b"["):
-        raise TerminalError(
-            f"{path} holds a JSON array; only JSON Lines (one object per line) is "
-            "supported. Convert it, e.g. with `jq -c '.[]'`, and name it .jsonl."
-        )
+    name = PurePosixPath(str(path)).name.lower()
+    by_extension = [s for s in SPECS.values() if any(name.endswith(e) for e in s.extensions)]
+    for spec in by_extension + [s for s in SPECS.values() if s not in by_extension]:
+        if spec.sniff(head):
+            return spec.name
     raise TerminalError(
-        f"Cannot tell the format of {path}: expected a .jsonl/.ndjson/.json file of "
-        "JSON objects or a TASS text file (.txt, or starting with a 'date YYYY-MM-DD' "
-        f"line). Pass the format explicitly; known formats: {', '.join(sorted(READERS))}."
+        f"cannot tell the format of {path}: it is none of {', '.join(SPECS)} "
+        "(by extension and content). Pass --format if you know it."
     )
 
 
-def read_dump(path: Path, format: str = "auto", location: str | None = None) -> Iterator[RawRecord | Reject]:
-    """Stream the records of one dump file.
+def check_format(format: str) -> None:
+    if format != "auto" and format not in SPECS:
+        raise TerminalError(f"unknown dump format {format!r}; known formats: auto, {', '.join(SPECS)}")
 
-    The format is checked (and detected, for ``"auto"``) before this returns, so a
-    bad format fails at once instead of on the first ``next()``. The file stays
-    open only while the returned iterator is consumed.
+
+def read_dump(
+    path: Path | str, format: str = "auto", location: str | None = None
+) -> Iterator[RawRecord | Reject]:
+    """Stream the records of one dump file, containers included.
+
+    The format name and the file are checked before this returns, so a typo
+    fails at once instead of on the first ``next()``.
     """
     path = Path(path)
-    if format != "auto" and format not in READERS:
-        raise TerminalError(
-            f"Unknown dump format {format!r}; known formats: auto, {', '.join(sorted(READERS))}."
-        )
+    check_format(format)
     if not path.is_file():
-        raise TerminalError(f"Dump file {path} does not exist or is not a regular file.")
-    if format == "auto":
-        with path.open("rb") as stream:
-            format = detect_format(path, stream.read(HEAD_BYTES))
-    return _read(READERS[format], path, location if location is not None else str(path))
+        raise TerminalError(f"dump file {path} does not exist or is not a regular file")
+    return _read_members(path, format, location if location is not None else str(path))
 
 
-def _read(reader: Reader, path: Path, location: str) -> Iterator[RawRecord | Reject]:
-    """Open the file for the lifetime of the iteration (a generator, so lazily)."""
-    with path.open("rb") as stream:
-        yield from reader(stream, location)
+def _read_members(path: Path, format: str, location: str) -> Iterator[RawRecord | Reject]:
+    from etl.readers.containers import iter_members
+
+    ordinal = 0
+    for member in iter_members(path, location):
+        if isinstance(member, Reject):
+            member.ordinal = ordinal
+            ordinal += 1
+            yield member
+            continue
+        for item in _read_member(member, format):
+            item.ordinal = ordinal
+            ordinal += 1
+            yield item
+
+
+def _read_member(member, format: str) -> Iterator[RawRecord | Reject]:
+    """Records of one member; a failure part-way becomes one reject after what was read."""
+    read = 0
+    try:
+        with member.open() as stream:
+            if format == "auto":
+                head = stream.peek(HEAD_BYTES)[:HEAD_BYTES] if hasattr(stream, "peek") else b""
+                fmt = detect_format(member.name, head)
+            else:
+                fmt = format
+            for item in SPECS[fmt].reader(stream, member.location):
+                read += 1
+                yield item
+    except TerminalError as exc:
+        yield Reject(f"{member.location}#0", 0, RejectReason.UNREADABLE, f"could not be read: {exc}")
+    except (OSError, EOFError, ValueError) as exc:
+        where = f"after {read} record(s)" if read else "before any record"
+        yield Reject(
+            f"{member.location}#{read}",
+            read,
+            RejectReason.UNREADABLE,
+            f"{member.location} is truncated or corrupt {where}: {type(exc).__name__}: {exc}; "
+            "the records before the damage were kept",
+        )

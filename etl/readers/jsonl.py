@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from etl.readers.base import FormatSpec
 from etl.records import RawRecord, Reject, RejectReason
 
 FORMAT = "jsonl"
@@ -122,3 +123,11 @@ def _json_type(value: object) -> str:
     if value is None:
         return "null"
     return "number"
+
+
+def _sniff(head: bytes) -> bool:
+    """A JSON object at the start of the first non-blank line."""
+    return head.lstrip().startswith(b"{")
+
+
+SPEC = FormatSpec(FORMAT, read_jsonl, (".jsonl", ".ndjson", ".jsonl.txt"), _sniff)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import BinaryIO
 
+from etl.readers.base import FormatSpec
 from etl.readers.encoding import decode_bytes
 from etl.records import RawRecord, Reject, RejectReason
 from etl.text import is_prose
@@ -380,3 +381,14 @@ def _chunks(lines: Iterable[bytes]) -> Iterator[tuple[bool, bytes]]:
             current.append(line)
     if is_article or b"".join(current).strip():
         yield is_article, b"\n".join(current)
+
+
+_HEADER_ANYWHERE_RE = re.compile(rb"(?m)^[ \t]*date \d{4}-\d{2}-\d{2}")
+
+
+def _sniff(head: bytes) -> bool:
+    """A ``date YYYY-MM-DD`` header line somewhere in the first bytes."""
+    return _HEADER_ANYWHERE_RE.search(head) is not None
+
+
+SPEC = FormatSpec(FORMAT, read_tass, (".txt", ".tass"), _sniff)

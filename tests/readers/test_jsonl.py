@@ -149,7 +149,7 @@ def test_reader_streams_line_by_line():
         ("crawl.jsonl", b'{"a": 1}', "jsonl"),
         ("crawl.ndjson", b'  \n{"a": 1}', "jsonl"),
         ("crawl.json", b'\xef\xbb\xbf{"a": 1}', "jsonl"),
-        ("article.txt", b"anything", "tass"),
+        ("article.txt", b"stray preamble\n date 2017-01-25 Back to Main page\n", "tass"),
         ("article.dat", b"\n date 2017-01-25 Back to Main page\n", "tass"),
     ],
 )
@@ -158,16 +158,14 @@ def test_detect_format(name: str, head: bytes, expected: str):
 
 
 def test_detect_format_refuses_unknown_content():
-    with pytest.raises(TerminalError, match="Cannot tell the format of dump.csv"):
-        detect_format(Path("dump.csv"), b"id,title\n")
-    with pytest.raises(TerminalError, match="JSON array"):
-        detect_format(Path("dump.json"), b"[{}]")
+    with pytest.raises(TerminalError, match="cannot tell the format of dump.bin"):
+        detect_format(Path("dump.bin"), b"\x00\x01\x02 binary")
 
 
 def test_read_dump_unknown_format_lists_known_ones():
-    with pytest.raises(TerminalError, match="known formats: auto, jsonl, tass"):
-        read_dump(MIXED, format="warc")
-    assert set(READERS) == {"tass", "jsonl"}
+    with pytest.raises(TerminalError, match="known formats: auto, .*jsonl"):
+        read_dump(MIXED, format="docx")
+    assert {"tass", "jsonl"} <= set(READERS)
 
 
 def test_read_dump_missing_file():

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from enum import StrEnum
+from datetime import date
 from typing import Annotated
 
 import typer
@@ -33,12 +33,6 @@ app.add_typer(db_app, name="db")
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-class Format(StrEnum):
-    auto = "auto"
-    tass = "tass"
-    jsonl = "jsonl"
 
 
 class State:
@@ -84,40 +78,85 @@ def main_options(
 @app.command()
 def ingest(
     locations: Annotated[
-        list[str],
-        typer.Argument(help="Dump files, folders (read recursively) or globs.", show_default=False),
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="Dump files, folders (read recursively), globs or http(s) URLs. "
+            "Leave out to fetch the configured source named by --source.",
+            show_default=False,
+        ),
+    ] = None,
     source: Annotated[
         str | None,
-        typer.Option(help="Source name stored with every row. Default: the dump's folder name."),
+        typer.Option(
+            help="A configured source ([sources.NAME]) to fetch when no LOCATION is given; "
+            "otherwise the source name stored with every row (default: the dump's folder name)."
+        ),
+    ] = None,
+    day: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="Logical date (YYYY-MM-DD) that fills the source's URL template. "
+            "Default: today in the source's time zone.",
+            show_default=False,
+        ),
     ] = None,
     format: Annotated[
-        Format, typer.Option("--format", help="Dump format; auto detects by extension and content.")
-    ] = Format.auto,
+        str,
+        typer.Option(
+            "--format",
+            help="Dump format: auto (by extension and content), tass, jsonl, json_array, csv, "
+            "reuters, feed, warc.",
+        ),
+    ] = "auto",
     db: DbOption = None,
 ) -> None:
-    """Ingest dumps: parse, normalise, drop duplicates, load; prints a summary."""
+    """Ingest dumps: fetch or pick up, parse, normalise, drop duplicates, load; prints a summary."""
     from etl.pipeline import discover
+    from etl.readers import check_format
+    from etl.sources import is_url
+    from etl.sources.config import get_source
 
     settings = load_settings(state.config)
     url = resolve_database_url(db, settings)
-    discover(locations)  # a typo fails here, before Prefect's start-up
+    check_format(format)
+    logical_day = _parse_day(day)
+    locations = list(locations or [])
+    # Fail fast on typos, before Prefect's start-up.
+    discover([loc for loc in locations if not is_url(loc)])
+    if not locations:
+        if not source:
+            raise TerminalError(
+                "nothing to ingest: give files, folders, globs or URLs, or --source NAME of a "
+                "configured source"
+            )
+        get_source(source, state.config)
     _quiet_prefect(state.verbose)
     err_console.print("[dim]starting Prefect (local ephemeral mode; the first start takes ~10-15 s)...[/dim]")
     started = time.perf_counter()
     from flows.ingest import ingest as ingest_flow
 
     summary = ingest_flow(
-        locations=list(locations),
+        locations=locations,
         source=source,
-        format=format.value,
+        format=format,
         db_url=url,
-        config_path=str(settings.path) if settings.path else None,
+        config_path=state.config,
+        date=logical_day.isoformat() if logical_day else None,
     )
     summary.elapsed = time.perf_counter() - started
     _print_summary(summary)
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def _parse_day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise TerminalError(f"--date must be YYYY-MM-DD, got {value!r}") from exc
 
 
 @db_app.command("upgrade")

@@ -30,7 +30,7 @@ from etl.errors import EtlError, TerminalError
 from etl.normalize import normalize_all
 from etl.parallel import submit_prepare
 from etl.readers import HEAD_BYTES, detect_format, read_dump
-from etl.records import Article, RawRecord, Reject
+from etl.records import Article, RawRecord, Reject, RejectReason
 from etl.warehouse.ledger import DONE, FAILED, DumpState, claim_dump, finish_dump
 from etl.warehouse.load import BatchCounts, load_batch
 
@@ -68,8 +68,20 @@ class DumpResult:
 
 @dataclass(slots=True)
 class DumpFile:
+    """A dump on local disk plus its provenance.
+
+    ``location`` is what users know it by (a path, or the URL it was fetched from);
+    ``refusal`` says why a fetched file is not a dump at all (it becomes one reject);
+    ``settle`` is called after the load with success or failure (a landing folder
+    moves the file to processed/ or failed/).
+    """
+
     path: Path
     location: str
+    etag: str | None = None
+    last_modified: str | None = None
+    refusal: str | None = None
+    settle: Callable[[bool], object] | None = None
 
 
 def discover(locations: Iterable[str]) -> list[DumpFile]:
@@ -195,6 +207,8 @@ def ingest_dump(
         size=size,
         fmt=detected,
         run_id=run_id,
+        etag=dump.etag,
+        last_modified=dump.last_modified,
     )
     if state.status == DONE:
         return DumpResult(dump.location, state.source, detected, "skipped", dump_id=state.id)
@@ -206,7 +220,11 @@ def ingest_dump(
         dump_id=state.id,
     )
     cfg = settings.dedup
-    records = _resume(read_dump(dump.path, fmt, dump.location), state)
+    if dump.refusal:
+        refused = Reject(f"{dump.location}#0", 0, RejectReason.UNSUPPORTED, dump.refusal)
+        records: Iterable[RawRecord | Reject] = _resume([refused], state)
+    else:
+        records = _resume(read_dump(dump.path, fmt, dump.location), state)
     pending: deque[FutureLike] = deque()
 
     def load_next() -> None:

@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import date
 
 from sqlalchemy.engine import Engine
 
@@ -22,10 +23,10 @@ from etl.pipeline import (
     LoadFn,
     ProgressFn,
     SubmitPrepareFn,
-    discover,
     ingest_dump,
     load_prepared,
 )
+from etl.sources import plan
 from etl.summary import RunSummary
 from etl.warehouse.db import describe
 from etl.warehouse.ledger import finish_run, start_run
@@ -51,6 +52,8 @@ def run_ingest(
     load: LoadFn = load_prepared,
     progress: ProgressFn | None = None,
     logger: logging.Logger | logging.LoggerAdapter = log,
+    day: date | None = None,
+    config_path: str | None = None,
 ) -> RunSummary:
     """Ingest every dump found at ``locations``; returns the summary (also stored in ``runs``).
 
@@ -63,12 +66,22 @@ def run_ingest(
     prepare_warehouse(engine, settings.dedup)
     run_id = run_id or str(uuid.uuid4())
     summary = RunSummary(run_id=run_id, warehouse=describe(engine))
-    start_run(engine, run_id, "ingest", {"locations": list(locations), "source": source, "format": fmt})
+    parameters = {
+        "locations": list(locations),
+        "source": source,
+        "format": fmt,
+        "date": day.isoformat() if day else None,
+    }
+    start_run(engine, run_id, "ingest", parameters)
     try:
-        dumps = discover(locations)
+        planned = plan(engine, list(locations), source=source, day=day, config_path=config_path, fmt=fmt)
+        summary.notes.extend(planned.notes)
+        for location, note in planned.notes:
+            logger.info("%s: %s", location, note)
+        dumps = planned.dumps
         logger.info("ingesting %d dump file(s) into %s", len(dumps), summary.warehouse)
         for dump in dumps:
-            src = source or default_source(dump)
+            src = planned.source_names.get(dump.location) or source or default_source(dump)
             try:
                 result = ingest_dump(
                     engine,
@@ -88,6 +101,9 @@ def run_ingest(
                 result = DumpResult(dump.location, src, fmt, "failed")
             if result.status == "skipped":
                 logger.info("%s: already ingested (same sha256), skipped", dump.location)
+            if dump.settle is not None:
+                moved = dump.settle(result.status != "failed")
+                logger.info("%s: moved to %s", dump.location, moved)
             summary.dumps.append(result)
     except BaseException as exc:
         finish_run(

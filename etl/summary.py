@@ -14,6 +14,7 @@ class RunSummary:
     warehouse: str
     dumps: list[DumpResult] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # requests that gave no dump
     elapsed: float = 0.0
 
     @property
@@ -51,6 +52,8 @@ class RunSummary:
             rows.append(("already loaded by an earlier run", f"{t.already_loaded:,}"))
         if self.failures:
             rows.append(("dumps failed", f"{len(self.failures):,}"))
+        for location, note in self.notes:
+            rows.append(("no dump", f"{location}: {note}"))
         rows += [
             ("elapsed", f"{self.elapsed:.1f} s ({rate:,.0f} records/s)"),
             ("warehouse", self.warehouse),

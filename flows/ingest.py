@@ -10,6 +10,7 @@ transaction either committed with its ledger update or left no trace.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,6 +67,7 @@ def ingest(
     format: str = "auto",
     db_url: str | None = None,
     config_path: str | None = None,
+    date: str | None = None,
 ) -> RunSummary:
     """Ingest dump files, folders or globs into the warehouse, deduplicated."""
     logger = get_run_logger()
@@ -103,6 +105,8 @@ def ingest(
         load=load,
         progress=progress,
         logger=logger,
+        day=datetime.date.fromisoformat(date) if date else None,
+        config_path=config_path,
     )
     create_markdown_artifact(
         markdown=summary.markdown(), key="ingest-summary", description="newsetl ingest run"

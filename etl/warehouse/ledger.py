@@ -132,3 +132,15 @@ def finish_dump(engine: Engine, dump_id: int, status: str, encoding: str | None 
         values["encoding"] = encoding
     with engine.begin() as conn:
         conn.execute(update(Dump).where(Dump.id == dump_id).values(**values))
+
+
+def last_validators(engine: Engine, location: str) -> tuple[str | None, str | None] | None:
+    """ETag and Last-Modified of the latest loaded dump fetched from ``location``, if any."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(Dump.etag, Dump.last_modified)
+            .where(Dump.location == location, Dump.status == DONE)
+            .order_by(Dump.id.desc())
+            .limit(1)
+        ).first()
+    return (row.etag, row.last_modified) if row else None

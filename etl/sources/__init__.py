@@ -1,0 +1,114 @@
+"""Sources turn what the user asked for into dump files on local disk plus provenance.
+
+``plan`` accepts local paths, folders and globs, ``http(s)://`` URLs, or the
+name of a configured source (``[sources.NAME]``, kind ``http`` or ``folder``)
+with a logical date. The rest of the pipeline never knows where a file came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import Engine
+
+from etl.pipeline import DumpFile, discover
+from etl.sources import folder, http
+from etl.sources.config import SourceConfig, get_source, load_sources
+from etl.warehouse.ledger import last_validators
+
+log = logging.getLogger("newsetl.sources")
+
+__all__ = ["Plan", "SourceConfig", "get_source", "load_sources", "plan"]
+
+
+@dataclass(slots=True)
+class Plan:
+    """The dumps to load, and what happened to requests that produced no dump."""
+
+    dumps: list[DumpFile] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (location, outcome)
+    source_names: dict[str, str] = field(default_factory=dict)  # location -> source name
+
+
+def is_url(location: str) -> bool:
+    return urlsplit(location).scheme in ("http", "https")
+
+
+def plan(
+    engine: Engine,
+    locations: list[str],
+    *,
+    source: str | None = None,
+    day: date | None = None,
+    config_path: str | None = None,
+    fmt: str = "auto",
+) -> Plan:
+    """Resolve locations (or the configured ``source`` when there are none) into dump files."""
+    result = Plan()
+    if not locations:
+        if not source:
+            from etl.errors import TerminalError
+
+            raise TerminalError("nothing to ingest: give files, folders, globs or URLs, or --source NAME")
+        src = get_source(source, config_path)
+        _plan_source(engine, src, day or src.today(), result)
+        return result
+    for location in locations:
+        if is_url(location):
+            name = source or (urlsplit(location).hostname or "http")
+            src = SourceConfig(
+                name=_safe_name(name),
+                kind="http",
+                url=location.replace("{", "{{").replace("}", "}}"),
+                format=fmt,
+            )
+            _fetch(engine, src, location, result, day=None)
+        else:
+            result.dumps.extend(discover([location]))
+    return result
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _plan_source(engine: Engine, src: SourceConfig, day: date, result: Plan) -> None:
+    if src.kind == "http":
+        _fetch(engine, src, src.url_for(day), result, day=day)
+        return
+    for item in folder.claim(src):
+
+        def settle(ok: bool, item=item) -> object:
+            return folder.settle(src, item, ok)
+
+        dump = DumpFile(path=item.path, location=str(item.original), settle=settle)
+        result.dumps.append(dump)
+        result.source_names[dump.location] = src.name
+    if not result.dumps:
+        result.notes.append((src.path or "", f"no file ready in {src.path} matching {src.pattern!r}"))
+
+
+def _fetch(engine: Engine, src: SourceConfig, url: str, result: Plan, day: date | None) -> None:
+    previous = last_validators(engine, http.redact(url))
+    validators = http.Validators(*previous) if previous else None
+    outcome = http.fetch(src, url, validators)
+    shown = http.redact(url)
+    if outcome.status == "not_modified":
+        result.notes.append((shown, "not modified since the last fetch (HTTP 304): nothing to do"))
+        return
+    if outcome.status == "missing":
+        when = f" for {day.isoformat()}" if day else ""
+        result.notes.append((shown, f"no dump{when} (HTTP 404)"))
+        return
+    dump = DumpFile(
+        path=outcome.path,
+        location=shown,
+        etag=outcome.etag,
+        last_modified=outcome.last_modified,
+        refusal=outcome.refusal,
+    )
+    result.dumps.append(dump)
+    result.source_names[dump.location] = src.name

@@ -207,3 +207,12 @@ def news_record(title: str, body: str, day: int = 1, url: str | None = None) -> 
         "authors": ["Staff"],
         "description": title,
     }
+
+
+@pytest.fixture
+def http_server():
+    """A scripted HTTP server on 127.0.0.1 (see tests/httpserver.py)."""
+    from tests.httpserver import ScriptedServer
+
+    with ScriptedServer() as server:
+        yield server

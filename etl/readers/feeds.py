@@ -198,10 +198,45 @@ def _bozo_message(exc: BaseException | None) -> str:
 # --- HTML to plain text ------------------------------------------------------------------
 
 _BLOCK_TAGS = frozenset(
-    "address article aside blockquote caption dd div dl dt figcaption figure footer form "
-    "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section table td th tr ul".split()
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "caption",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "td",
+        "th",
+        "tr",
+        "ul",
+    ]
 )
-_SKIP_TAGS = frozenset("script style noscript template iframe object embed svg math head title".split())
+_SKIP_TAGS = frozenset(
+    ["script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "math", "head", "title"]
+)
 _INLINE_SPACE = re.compile(r"[ \t\r\n\f\v]+")
 
 

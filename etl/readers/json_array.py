@@ -65,7 +65,9 @@ _DECODER = json.JSONDecoder()
 _WS = re.compile(r"\s*")
 _SURROGATE = re.compile("[\udc80-\udcff]")
 # Tokens that matter when skipping a broken element: strings, brackets, separators.
-_SKIP_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|"|[\[\]{},]', re.DOTALL)
+# A string also ends at a raw newline, which JSON does not allow inside one: a
+# broken string then costs one line, not the rest of a pretty-printed file.
+_SKIP_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*["\n]|"|[\[\]{},]', re.DOTALL)
 
 
 class _Truncated(Exception):
@@ -85,7 +87,8 @@ class _Text:
         self.buf = ""
         self.pos = 0
         self.eof = False
-        self.lines_before = 0  # newlines in the text dropped from the front of buf
+        self.lines_before = 0  # newlines before buf[counted] (text consumed or already counted)
+        self.counted = 0
         self.first = True
         self.mark: int | None = None  # start of the element being read: kept in buf
 
@@ -95,7 +98,8 @@ class _Text:
             return False
         # Drop what was consumed (but not the marked element), keeping the line count right.
         cut = self.pos if self.mark is None else min(self.mark, self.pos)
-        self.lines_before += self.buf.count("\n", 0, cut)
+        self.lines_before = self.line_at(cut) - 1
+        self.counted = 0
         self.buf = self.buf[cut:]
         self.pos -= cut
         if self.mark is not None:
@@ -110,7 +114,13 @@ class _Text:
         return True
 
     def line_at(self, pos: int) -> int:
-        return self.lines_before + self.buf.count("\n", 0, pos) + 1
+        """1-based line of ``buf[pos]``; counts incrementally, positions mostly grow."""
+        if pos >= self.counted:
+            self.lines_before += self.buf.count("\n", self.counted, pos)
+        else:
+            self.lines_before -= self.buf.count("\n", pos, self.counted)
+        self.counted = pos
+        return self.lines_before + 1
 
     def skip_ws(self) -> str:
         """The next non-blank character ("" at end of input), not consumed."""
@@ -133,9 +143,9 @@ class _Text:
             try:
                 value, end = _DECODER.raw_decode(self.buf, self.pos)
             except json.JSONDecodeError as exc:
-                if not self._maybe_incomplete(exc):
+                if not _incomplete(exc):
                     raise
-                if not self.more(size):
+                if not self.more(size):  # the input really ends inside the value
                     raise _Truncated from exc
                 size *= 2
                 continue
@@ -146,11 +156,6 @@ class _Text:
             text = self.buf[self.pos : end]
             self.pos = end
             return value, text
-
-    def _maybe_incomplete(self, exc: json.JSONDecodeError) -> bool:
-        if self.eof:
-            return False
-        return exc.msg.startswith("Unterminated string") or exc.pos >= len(self.buf) - 8
 
     def skip_value(self) -> None:
         """Move past a broken value by matching brackets outside strings.
@@ -222,7 +227,7 @@ def _elements(text: _Text, location: str, start: int) -> Iterator[RawRecord | Re
             yield _truncated(location, index, text.buf[text.mark : text.mark + 2000])
             return
         except json.JSONDecodeError as exc:
-            where = f"{exc.msg} at line {text.line_at(exc.pos)} column {_column(text.buf, exc.pos)}"
+            where = _where(exc, text)
             try:
                 text.skip_value()
             except _Truncated:
@@ -266,6 +271,17 @@ def _elements(text: _Text, location: str, start: int) -> Iterator[RawRecord | Re
                 text.pos += 1
 
 
+def _incomplete(exc: json.JSONDecodeError) -> bool:
+    """Whether a decode error may only mean that the text stops too early."""
+    return exc.msg.startswith("Unterminated string") or exc.pos >= len(exc.doc) - 8
+
+
+def _where(exc: json.JSONDecodeError, text: _Text) -> str:
+    """The decoder's message with the line and column in the file."""
+    joiner = " line" if exc.msg.endswith(" at") else " at line"
+    return f"{exc.msg}{joiner} {text.line_at(exc.pos)} column {_column(text.buf, exc.pos)}"
+
+
 def _column(buf: str, pos: int) -> int:
     return pos - (buf.rfind("\n", 0, pos) + 1) + 1
 
@@ -299,8 +315,7 @@ def _wrapper(text: _Text, location: str) -> Iterator[RawRecord | Reject]:
         yield _truncated(location, 0, text.buf[text.mark : text.mark + 2000], what="object")
         return
     except json.JSONDecodeError as exc:
-        where = f"{exc.msg} at line {text.line_at(exc.pos)} column {_column(text.buf, exc.pos)}"
-        yield _broken(location, 0, line, where, text)
+        yield _broken(location, 0, line, _where(exc, text), text)
         return
     text.mark = None
     yield _record(rest, json.dumps(rest, ensure_ascii=False), location, 0, line)
@@ -380,12 +395,17 @@ def _printable(text: str) -> str:
 
 
 def _truncated(location: str, index: int, raw: str, what: str = "array") -> Reject:
-    kept = f"the {index} element(s) before it were kept" if what == "array" else "nothing could be kept"
+    """The one reject for a file that ends inside the array (or the lone object)."""
+    if what == "array":
+        where = f"inside element {index}" if raw.strip() else f"after element {index - 1}"
+        kept = f"the {index} element(s) before it were kept"
+    else:
+        where, kept = "before the object closes", "nothing could be kept"
     return Reject(
         f"{location}#{index}",
         index,
         RejectReason.MALFORMED,
-        f"The JSON {what} in {location} is truncated: the file ends inside it (at element {index}); {kept}.",
+        f"The JSON {what} in {location} is truncated: the file ends {where}; {kept}.",
         _printable(raw),
     )
 

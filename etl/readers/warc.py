@@ -34,7 +34,6 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 
 from etl.readers.base import FormatSpec
 from etl.readers.encoding import decode_bytes
@@ -43,32 +42,103 @@ from etl.records import RAW_EXCERPT_CHARS, RawRecord, Reject, RejectReason
 FORMAT = "warc"
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+BLOCK_BYTES = 64 * 1024
+# Dates from markup only (meta tags, JSON-LD, <time>, the URL), not guessed from free text.
+DATE_PARAMS = {"extensive_search": False, "original_date": True, "outputformat": DATE_FORMAT}
 
 _SKIPPED_TYPES = frozenset({"warcinfo", "request", "metadata", "revisit", "resource", "conversion"})
 
 
 class CorruptWarc(ValueError):
-    """A WARC/ARC record warcio cannot parse; the rest of the member is unreadable."""
+    """A WARC/ARC file damaged at some record; the records after it cannot be trusted."""
 
 
 def read_warc(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject]:
-    """Yield one ``RawRecord`` or ``Reject`` per ``response`` record of a WARC or ARC file."""
+    """Yield one ``RawRecord`` or ``Reject`` per ``response`` record of a WARC or ARC file.
+
+    warcio is lenient: it drops a record cut off in its headers, yields one cut
+    off in its payload, and only warns when a Content-Length is wrong. Each of
+    those is turned into :class:`CorruptWarc` here, so that a damaged file is
+    reported (one reject after the records read) instead of silently losing or
+    garbling records.
+    """
+    archive = ArchiveIterator(stream, arc2warc=True, check_digests=True)
+    records = iter(archive)
     ordinal = 0
-    records = iter(ArchiveIterator(stream, arc2warc=True))
     while True:
+        warnings = archive.err_count
         try:
             record = next(records)
-            if record.rec_type != "response":
-                continue
-            item = _response(record, f"{location}#{ordinal}", ordinal)
         except StopIteration:
-            return
-        except ArchiveLoadFailed as exc:
-            raise CorruptWarc(f"unreadable WARC record: {exc}") from exc
-        except zlib.error as exc:
-            raise CorruptWarc(f"corrupt gzip data in a WARC record: {exc}") from exc
-        yield item
-        ordinal += 1
+            break
+        except Exception as exc:  # warcio raises many types on damaged input
+            detail = str(exc) if len(str(exc)) <= 200 else f"{str(exc)[:200]}..."
+            raise CorruptWarc(
+                f"unreadable WARC record at byte {archive.offset}: {type(exc).__name__}: {detail}"
+            ) from exc
+        _check_aligned(archive, warnings)
+        item = _response(record, f"{location}#{ordinal}", ordinal) if record.rec_type == "response" else None
+        _check_complete(record)
+        if item is not None:
+            yield _check_digest(record, item)
+            ordinal += 1
+    _check_aligned(archive, warnings)
+    _check_end(archive, stream)
+
+
+def _check_aligned(archive: ArchiveIterator, warnings: int) -> None:
+    """warcio counts records not followed by a blank line (a wrong Content-Length)."""
+    if archive.err_count > warnings:
+        raise CorruptWarc(
+            f"a WARC record ending near byte {archive.offset} is not followed by a blank line: "
+            "its Content-Length is wrong or the file is damaged"
+        )
+
+
+def _check_complete(record: Any) -> None:
+    """Read the record to its end and fail when it has fewer bytes than its Content-Length."""
+    headers = record.rec_headers
+    if record.length is None or (record.format == "warc" and not headers.get_header("Content-Length")):
+        raise CorruptWarc(
+            f"the {record.rec_type} record {headers.get_header('WARC-Record-ID')} has no valid "
+            "Content-Length: its headers are damaged"
+        )
+    raw = record.raw_stream
+    while raw.read(BLOCK_BYTES):
+        pass
+    missing = getattr(raw, "limit", 0)
+    if missing > 0:
+        uri = headers.get_header("WARC-Target-URI") or headers.get_header("WARC-Record-ID")
+        raise CorruptWarc(
+            f"the {record.rec_type} record for {uri} is truncated: {missing} byte(s) of its "
+            f"Content-Length {record.length} are missing"
+        )
+
+
+def _check_digest(record: Any, item: RawRecord | Reject) -> RawRecord | Reject:
+    """A response whose WARC digests do not match its bytes becomes an ``UNREADABLE`` reject."""
+    checker = record.digest_checker
+    if checker.passed is not False:  # None: no digest in the record, True: it matches
+        return item
+    uri = record.rec_headers.get_header("WARC-Target-URI")
+    return Reject(
+        item.locator,
+        item.ordinal,
+        RejectReason.UNREADABLE,
+        f"The response record for {uri} does not match its WARC digest ({'; '.join(checker.problems)}): "
+        "it was damaged in storage or transfer.",
+        item.raw,
+    )
+
+
+def _check_end(archive: ArchiveIterator, stream: BinaryIO) -> None:
+    """Fail when bytes are left after the last complete record (a record cut off in its headers)."""
+    consumed = archive.fh.tell()
+    if archive.offset < consumed or stream.read(1):
+        raise CorruptWarc(
+            f"the data from byte {archive.offset} on is not a complete WARC record; "
+            "the file is truncated or damaged"
+        )
 
 
 def _response(record: Any, locator: str, ordinal: int) -> RawRecord | Reject:
@@ -79,7 +149,8 @@ def _response(record: Any, locator: str, ordinal: int) -> RawRecord | Reject:
         return _unsupported(locator, ordinal, f"The response for {uri} has no HTTP headers.")
     status = http.get_statuscode()
     if status != "200":
-        return _unsupported(locator, ordinal, f"HTTP {status or 'status unknown'} response for {uri}.")
+        status = status if status and status.isdigit() else f"response with status line {http.statusline!r},"
+        return _unsupported(locator, ordinal, f"HTTP {status} response for {uri}.")
     content_type = http.get_header("Content-Type") or ""
     if "html" not in content_type.lower():
         media = content_type.split(";")[0].strip() or "untyped"
@@ -143,7 +214,7 @@ def extract_article(html: str, url: str | None = None) -> dict[str, object]:
         include_comments=False,
         favor_precision=True,
         with_metadata=True,
-        date_extraction_params={"extensive_search": False, "original_date": True, "outputformat": DATE_FORMAT},
+        date_extraction_params=DATE_PARAMS,
     )
     if doc is None:
         return {

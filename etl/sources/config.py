@@ -51,6 +51,7 @@ class SourceConfig:
     processed_dir: str = "processed"
     failed_dir: str = "failed"
     stable_seconds: float = 5.0
+    reclaim_after_seconds: float = 3600.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -104,7 +105,7 @@ def _source(name: str, table: Any, origin: Path) -> SourceConfig:
     values: dict[str, Any] = {}
     for key, value in table.items():
         default = defaults[key].default
-        expected = type(default) if default is not None else str
+        expected = str if default is None or key == "kind" else type(default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):

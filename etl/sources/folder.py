@@ -5,8 +5,9 @@ A file is taken only when it is complete: names ending in ``.part``/``.tmp``
 ``stable_seconds`` ago are left for the next run. With ``after = "move"`` a file
 is *claimed* by an atomic rename into ``.newsetl-claimed/`` (two runs cannot
 both win the rename), and after the load it moves to ``processed/`` or
-``failed/``. A claimed file left behind by a crashed run is picked up again by
-the next one; the ledger and the per-batch resume point make that exact. With
+``failed/``. A claimed file left behind by a crashed run (claimed more than
+``reclaim_after_seconds`` ago) is picked up again by a later run; the ledger and
+the per-batch resume point make that exact. With
 ``after = "leave"`` files stay where they are and the sha256 ledger alone keeps
 re-runs from loading them twice.
 """
@@ -58,9 +59,15 @@ def claim(src: SourceConfig, now: float | None = None) -> list[ClaimedFile]:
     claim_dir = root / CLAIM_DIR
     if src.after == "move" and claim_dir.is_dir():
         # Left by a run that crashed before moving them on: load them again (resumable).
+        # The rename that claimed a file set its ctime, so a recent claim belongs to a
+        # run that is still going.
         for stale in sorted(p for p in claim_dir.rglob("*") if p.is_file()):
-            original = root / stale.relative_to(claim_dir)
-            claimed.append(ClaimedFile(stale, original))
+            try:
+                claimed_at = stale.stat().st_ctime
+            except FileNotFoundError:
+                continue
+            if now - claimed_at >= src.reclaim_after_seconds:
+                claimed.append(ClaimedFile(stale, root / stale.relative_to(claim_dir)))
     for path in _candidates(src, root):
         try:
             age = now - path.stat().st_mtime
@@ -92,5 +99,8 @@ def settle(src: SourceConfig, item: ClaimedFile, ok: bool) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         dest = dest.with_name(f"{dest.stem}.{int(time.time())}{dest.suffix}")
-    os.replace(item.path, dest)
+    try:
+        os.replace(item.path, dest)
+    except FileNotFoundError:  # a reclaiming run already moved it on
+        log.info("%s was already moved on by another run", item.path)
     return dest

@@ -1,0 +1,99 @@
+"""A real HTTP server on 127.0.0.1 for the tests, scripted per path.
+
+Each path has a list of responses served in order (the last one repeats), so a
+test can say "500, then 429 with Retry-After, then the dump". Every request is
+recorded with its headers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before the body starts
+    truncate_to: int | None = None  # send only this many bytes of the body, then close
+    etag: str | None = None  # answer 304 when If-None-Match matches
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+
+
+class ScriptedServer:
+    def __init__(self) -> None:
+        self.routes: dict[str, list[Reply]] = {}
+        self.requests: list[Seen] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                server.requests.append(Seen(self.path, dict(self.headers)))
+                replies = server.routes.get(self.path)
+                if not replies:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                reply = replies.pop(0) if len(replies) > 1 else replies[0]
+                if reply.etag and self.headers.get("If-None-Match") == reply.etag:
+                    self.send_response(304)
+                    self.send_header("ETag", reply.etag)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if reply.delay:
+                    time.sleep(reply.delay)
+                self.send_response(reply.status)
+                headers = {"Content-Length": str(len(reply.body)), **reply.headers}
+                if reply.etag:
+                    headers["ETag"] = reply.etag
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                body = reply.body if reply.truncate_to is None else reply.body[: reply.truncate_to]
+                try:
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                if reply.truncate_to is not None:
+                    self.close_connection = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def route(self, path: str, *replies: Reply) -> str:
+        self.routes[path] = list(replies)
+        return self.base + path
+
+    def hits(self, path: str) -> list[Seen]:
+        return [r for r in self.requests if r.path == path]
+
+    def __enter__(self) -> ScriptedServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,163 @@
+"""HTTP fetching against a real server on 127.0.0.1: retries, conditional GET, bad answers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from etl.config import Settings
+from etl.errors import TerminalError, TransientError
+from etl.runner import run_ingest
+from etl.sources.config import SourceConfig
+from etl.sources.http import Validators, fetch
+from tests.conftest import news_record, story
+from tests.httpserver import Reply
+
+DUMP = "".join(json.dumps(news_record(f"Story {i}", story(500 + i))) + "\n" for i in range(3)).encode()
+
+
+def source(tmp_path: Path, url: str = "http://127.0.0.1/x", **kw) -> SourceConfig:
+    defaults = dict(
+        name="wire",
+        kind="http",
+        url=url,
+        download_dir=str(tmp_path / "downloads"),
+        backoff_seconds=0.01,
+        retries=3,
+    )
+    return SourceConfig(**{**defaults, **kw})
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def test_downloads_atomically_with_sha256_and_validators(http_server, tmp_path: Path) -> None:
+    url = http_server.route(
+        "/d/wire.jsonl",
+        Reply(body=DUMP, etag='"v1"', headers={"Last-Modified": "Mon, 04 Mar 2024 10:00:00 GMT"}),
+    )
+    out = fetch(source(tmp_path, url), url)
+    assert out.status == "fetched"
+    assert out.path.read_bytes() == DUMP
+    assert out.size == len(DUMP) and len(out.sha256) == 64
+    assert (out.etag, out.last_modified) == ('"v1"', "Mon, 04 Mar 2024 10:00:00 GMT")
+    assert not list(out.path.parent.glob("*.part"))
+
+    again = fetch(source(tmp_path, url), url, Validators(out.etag, out.last_modified))
+    assert again.status == "not_modified"
+    sent = http_server.hits("/d/wire.jsonl")[-1].headers
+    assert sent["If-None-Match"] == '"v1"'
+    assert sent["If-Modified-Since"] == "Mon, 04 Mar 2024 10:00:00 GMT"
+
+
+def test_retries_5xx_and_429_honouring_retry_after(http_server, tmp_path: Path) -> None:
+    url = http_server.route(
+        "/d/flaky.jsonl",
+        Reply(status=500),
+        Reply(status=429, headers={"Retry-After": "2"}),
+        Reply(body=DUMP),
+    )
+    sleeps = Sleeps()
+    out = fetch(source(tmp_path, url), url, sleep=sleeps)
+    assert out.status == "fetched" and out.attempts == 3
+    assert sleeps[0] == pytest.approx(0.01)
+    assert sleeps[1] >= 2.0  # Retry-After wins over the short backoff
+
+
+def test_truncated_body_is_retried(http_server, tmp_path: Path) -> None:
+    url = http_server.route("/d/cut.jsonl", Reply(body=DUMP, truncate_to=100), Reply(body=DUMP))
+    out = fetch(source(tmp_path, url), url, sleep=Sleeps())
+    assert out.attempts == 2
+    assert out.path.read_bytes() == DUMP
+
+
+def test_slow_server_times_out_then_gives_up_with_a_clear_error(http_server, tmp_path: Path) -> None:
+    url = http_server.route("/d/slow.jsonl", Reply(body=DUMP, delay=1.5))
+    src = source(tmp_path, url, read_timeout=0.3, retries=1)
+    with pytest.raises(TransientError, match=r"giving up after 2 attempts.*Timeout|timed out"):
+        fetch(src, url, sleep=Sleeps())
+
+
+def test_missing_dump_is_an_outcome_not_a_crash(http_server, tmp_path: Path) -> None:
+    out = fetch(source(tmp_path), http_server.base + "/d/none.jsonl")
+    assert out.status == "missing"
+
+
+def test_html_error_page_is_refused_with_a_reason(http_server, tmp_path: Path) -> None:
+    page = b"<!DOCTYPE html><html><body>Please log in</body></html>"
+    url = http_server.route("/d/login.jsonl", Reply(body=page, headers={"Content-Type": "text/html"}))
+    out = fetch(source(tmp_path, url), url)
+    assert out.refusal and "HTML page" in out.refusal and "text/html" in out.refusal
+
+
+def test_oversized_dump_is_stopped_and_leaves_no_file(http_server, tmp_path: Path) -> None:
+    url = http_server.route("/d/big.jsonl", Reply(body=b"x" * 5000, headers={"Content-Length": "5000"}))
+    with pytest.raises(TerminalError, match="max_bytes"):
+        fetch(source(tmp_path, url, max_bytes=1000), url)
+    assert [p for p in (tmp_path / "downloads").rglob("*") if p.is_file()] == []
+
+
+def test_auth_header_comes_from_the_environment_and_is_never_shown(
+    http_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WIRE_TOKEN", "Bearer s3cr3t")
+    url = http_server.route("/d/private.jsonl", Reply(status=403))
+    with pytest.raises(TerminalError) as err:
+        fetch(source(tmp_path, url, auth_header_env="WIRE_TOKEN"), url)
+    assert http_server.hits("/d/private.jsonl")[0].headers["Authorization"] == "Bearer s3cr3t"
+    assert "s3cr3t" not in str(err.value)
+
+
+def test_configured_source_by_date_then_304_then_a_missing_day(
+    http_server, tmp_path: Path, sqlite_url: str
+) -> None:
+    from etl.warehouse.db import make_engine
+
+    http_server.route("/dumps/wire-2024-03-04.jsonl", Reply(body=DUMP, etag='"a"'))
+    config = tmp_path / "sources.toml"
+    config.write_text(
+        f"""
+[sources.wire]
+kind = "http"
+url = "{http_server.base}/dumps/wire-{{date:%Y-%m-%d}}.jsonl"
+download_dir = "{tmp_path / "downloads"}"
+""",
+        encoding="utf-8",
+    )
+    engine = make_engine(sqlite_url)
+    settings = replace(Settings())
+
+    first = run_ingest(
+        engine, [], settings=settings, source="wire", day=date(2024, 3, 4), config_path=str(config)
+    )
+    assert first.totals.articles == 3
+    assert first.dumps[0].location.endswith("/dumps/wire-2024-03-04.jsonl")
+
+    second = run_ingest(
+        engine, [], settings=settings, source="wire", day=date(2024, 3, 4), config_path=str(config)
+    )
+    assert second.totals.records == 0
+    assert "HTTP 304" in second.notes[0][1]
+
+    missing = run_ingest(
+        engine, [], settings=settings, source="wire", day=date(2024, 3, 5), config_path=str(config)
+    )
+    assert missing.ok and missing.totals.records == 0
+    assert missing.notes[0][1] == "no dump for 2024-03-05 (HTTP 404)"
+    engine.dispose()
+
+
+def test_html_page_served_as_a_dump_becomes_one_reject(http_server, tmp_path: Path, sqlite_url: str) -> None:
+    from etl.warehouse.db import make_engine
+
+    url = http_server.route("/d/oops.jsonl", Reply(body=b"<html><body>Service unavailable</body></html>"))
+    engine = make_engine(sqlite_url)
+    summary = run_ingest(engine, [url], settings=Settings(), source="wire")
+    assert (summary.totals.records, summary.totals.rejects) == (1, 1)
+    engine.dispose()

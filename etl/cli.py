@@ -30,6 +30,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Warehouse schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+dedup_app = typer.Typer(help="Near-duplicate index commands.", no_args_is_help=True)
+app.add_typer(dedup_app, name="dedup")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -181,6 +183,99 @@ def db_current(db: DbOption = None) -> None:
     settings = load_settings(state.config)
     engine = make_engine(resolve_database_url(db, settings))
     console.print(f"{describe(engine)}: {current_revision(engine)} (head {head_revision()})")
+
+
+def _engine(db: str | None):
+    from etl.warehouse.db import make_engine
+    from etl.warehouse.migrate import upgrade
+
+    settings = load_settings(state.config)
+    engine = make_engine(resolve_database_url(db, settings))
+    upgrade(engine)
+    return engine, settings
+
+
+@dedup_app.command("reindex")
+def dedup_reindex(db: DbOption = None) -> None:
+    """Rebuild every stored signature and LSH band key with the current [dedup] settings.
+
+    Needed after changing num_perm, scheme, hashfunc, seed, shingle_size, bands or
+    rows; loads wait while it runs.
+    """
+    from etl.warehouse.db import describe
+    from etl.warehouse.index import reindex
+
+    engine, settings = _engine(db)
+    started = time.perf_counter()
+    with console.status("reindexing...") as status:
+        count = reindex(engine, settings.dedup, progress=lambda n: status.update(f"reindexed {n:,} articles"))
+    console.print(
+        f"{describe(engine)}: reindexed {count:,} articles with {settings.dedup.fingerprint} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+
+
+@app.command()
+def explain(
+    query: Annotated[str, typer.Argument(help="An article id, a URL or a locator (path#ordinal).")],
+    db: DbOption = None,
+) -> None:
+    """Say why a record was kept or dropped, and list its nearest stored neighbours."""
+    from etl.warehouse.explain import explain as explain_record
+
+    engine, settings = _engine(db)
+    out = explain_record(engine, query, settings.dedup)
+    if out.found == "none":
+        raise TerminalError(f"nothing in the warehouse matches {query!r} (id, url or locator)")
+    if out.article:
+        a = out.article
+        console.print(f"[bold]kept[/bold] as article {a['id']}: {a['title']!r}")
+        console.print(f"  locator {a['locator']}, source {a['source']}, published {a['published_at']}")
+    else:
+        d, k = out.duplicate, out.kept
+        console.print(
+            f"[bold]dropped[/bold] ({d['method']} duplicate, {d['measure']} {d['similarity']:.3f}) "
+            f"in run {d['run_id']}: {d['title']!r}"
+        )
+        console.print(f"  kept copy: article {k['id']} {k['title']!r} ({k['locator']}), first seen wins")
+    table = Table(
+        title="nearest stored neighbours (LSH candidates, exact 5-gram scores)", title_justify="left"
+    )
+    for col in ("article", "jaccard", "containment", "title"):
+        table.add_column(col)
+    for n in out.neighbours:
+        table.add_row(str(n.article_id), f"{n.jaccard:.3f}", f"{n.containment:.3f}", n.title)
+    if out.neighbours:
+        console.print(table)
+    else:
+        console.print("  no other stored article shares an LSH band with it")
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(help="How many recent runs to show.")] = 10,
+    db: DbOption = None,
+) -> None:
+    """Show recent runs with their counts."""
+    from etl.warehouse.ledger import recent_runs
+
+    engine, _ = _engine(db)
+    table = Table(title="recent runs", title_justify="left")
+    for col in ("started", "status", "kind", "read", "kept", "exact", "near", "rejected", "run id"):
+        table.add_column(col)
+    for r in recent_runs(engine, limit):
+        table.add_row(
+            f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+            r["status"],
+            r["kind"],
+            str(r["records_read"]),
+            str(r["articles"]),
+            str(r["exact_duplicates"]),
+            str(r["near_duplicates"]),
+            str(r["rejects"]),
+            r["id"],
+        )
+    console.print(table)
 
 
 def _quiet_prefect(verbose: bool) -> None:

@@ -67,7 +67,8 @@ class DedupConfig:
     def fingerprint(self) -> str:
         """Identifies everything that shapes stored signatures and band keys."""
         return (
-            f"w{self.shingle_size}-p{self.num_perm}-{self.scheme}-s{self.seed}-b{self.bands}x{self.rows}-k1"
+            f"w{self.shingle_size}-p{self.num_perm}-{self.scheme}-{self.hashfunc}-s{self.seed}"
+            f"-b{self.bands}x{self.rows}-k1"
         )
 
     def candidate_probability(self, jaccard: float) -> float:

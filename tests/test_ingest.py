@@ -265,3 +265,31 @@ def test_control_characters_and_unicode_survive_the_bulk_load(engine, tmp_path: 
     assert stored["title"] == "Zürich \u2014 talks"
     assert stored["body"].startswith("Zürich talks \u201cresumed\u201d on Monday. Officials said so.")
     assert "\x00" not in stored["body"]
+
+
+def test_reindex_after_changing_settings_makes_the_index_usable_again(
+    engine, day1: Path, tmp_path: Path
+) -> None:
+    from etl.warehouse.index import reindex
+
+    run_ingest(engine, [str(day1)], settings=SETTINGS, source="wire")
+    other = Settings(dedup=DedupConfig(num_perm=64, bands=16, rows=4))
+    assert reindex(engine, other.dedup) == 4
+    day2 = write_jsonl(
+        tmp_path / "day2.jsonl", [news_record("Story two, again", edit_words(story(2), 2, seed=3), day=2)]
+    )
+    summary = run_ingest(engine, [str(day2)], settings=other, source="wire")
+    assert summary.totals.near_duplicates == 1  # found through the rebuilt index
+
+
+def test_explain_names_the_kept_copy_and_neighbours(engine, day1: Path) -> None:
+    from etl.warehouse.explain import explain
+
+    run_ingest(engine, [str(day1)], settings=SETTINGS, source="wire")
+    dropped = explain(engine, "https://mirror.example.net/one", SETTINGS.dedup)
+    assert dropped.found == "duplicate"
+    assert dropped.duplicate["method"] == "exact"
+    assert dropped.kept["title"] == "Story one"
+    kept = explain(engine, str(dropped.kept["id"]), SETTINGS.dedup)
+    assert kept.found == "article" and kept.neighbours == []
+    assert explain(engine, "https://nowhere.example/x", SETTINGS.dedup).found == "none"

@@ -115,3 +115,62 @@ def ensure_fingerprint(conn: Connection, cfg: DedupConfig) -> None:
         "duplicates. Restore the previous [dedup] settings, or rebuild the index with "
         "`newsetl dedup reindex`."
     )
+
+
+def reindex(engine, cfg: DedupConfig, chunk: int = 2000, progress=None) -> int:
+    """Rebuild signatures and band keys of every stored article with the current settings.
+
+    Runs in one transaction under the dedup lock, so loads wait and nobody ever
+    sees a half-built index; returns the number of articles indexed.
+    """
+    from sqlalchemy import delete, update
+
+    from etl.dedup.shingles import shingles
+    from etl.dedup.signatures import band_keys, compute_signatures, signature_to_bytes
+    from etl.warehouse.bulk import bulk_insert
+    from etl.warehouse.load import take_dedup_lock
+    from etl.warehouse.models import ArticleSignature
+
+    done = 0
+    with engine.begin() as conn:
+        take_dedup_lock(conn)
+        conn.execute(delete(LshBand))
+        conn.execute(delete(ArticleSignature))
+        last_id = 0
+        while True:
+            rows = conn.execute(
+                select(Article.id, Article.body).where(Article.id > last_id).order_by(Article.id).limit(chunk)
+            ).all()
+            if not rows:
+                break
+            sigs = compute_signatures((shingles(dedup_text(body), cfg.shingle_size) for _, body in rows), cfg)
+            keys = band_keys(sigs, cfg)
+            bulk_insert(
+                conn,
+                ArticleSignature.__table__,
+                [
+                    {"article_id": aid, "signature": signature_to_bytes(sigs[i], cfg)}
+                    for i, (aid, _) in enumerate(rows)
+                ],
+            )
+            bulk_insert(
+                conn,
+                LshBand.__table__,
+                [
+                    {"band_key": k, "article_id": aid}
+                    for i, (aid, _) in enumerate(rows)
+                    for k in {int(x) for x in keys[i]}
+                ],
+            )
+            done += len(rows)
+            last_id = rows[-1][0]
+            if progress:
+                progress(done)
+        stored = conn.execute(select(IndexSetting.key).where(IndexSetting.key == FINGERPRINT_KEY)).first()
+        if stored:
+            conn.execute(
+                update(IndexSetting).where(IndexSetting.key == FINGERPRINT_KEY).values(value=cfg.fingerprint)
+            )
+        else:
+            conn.execute(IndexSetting.__table__.insert().values(key=FINGERPRINT_KEY, value=cfg.fingerprint))
+    return done

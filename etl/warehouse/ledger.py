@@ -144,3 +144,9 @@ def last_validators(engine: Engine, location: str) -> tuple[str | None, str | No
             .limit(1)
         ).first()
     return (row.etag, row.last_modified) if row else None
+
+
+def recent_runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(Run.__table__).order_by(Run.started_at.desc()).limit(limit)).all()
+    return [dict(r._mapping) for r in rows]

@@ -58,10 +58,20 @@ class BatchCounts:
         return self.exact_duplicates + self.near_duplicates
 
 
-def _take_dedup_lock(conn: Connection, dump_id: int, run_id: str) -> None:
+def take_dedup_lock(conn: Connection) -> None:
+    """Serialise dedup-and-insert steps warehouse-wide until the transaction ends.
+
+    Postgres: a transaction-level advisory lock. SQLite: the database write lock,
+    taken by a first write (``BEGIN IMMEDIATE`` semantics).
+    """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": DEDUP_LOCK_KEY})
-    # On SQLite this first write takes the database write lock for the whole transaction.
+    else:
+        conn.execute(text("UPDATE index_settings SET value = value WHERE 0"))
+
+
+def _take_dedup_lock(conn: Connection, dump_id: int, run_id: str) -> None:
+    take_dedup_lock(conn)
     conn.execute(update(Dump).where(Dump.id == dump_id).values(last_run_id=run_id))
 
 

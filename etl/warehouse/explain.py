@@ -1,0 +1,85 @@
+"""Why a record was kept or dropped, and its nearest stored neighbours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+from sqlalchemy.engine import Engine
+
+from etl.config import DedupConfig
+from etl.dedup.shingles import containment, jaccard, shingles
+from etl.dedup.signatures import band_keys, compute_signatures
+from etl.text import dedup_text
+from etl.warehouse.index import SqlIndex
+from etl.warehouse.models import Article, Duplicate
+
+
+@dataclass(slots=True)
+class Neighbour:
+    article_id: int
+    title: str
+    jaccard: float
+    containment: float
+
+
+@dataclass(slots=True)
+class Explanation:
+    query: str
+    found: str  # "article" | "duplicate" | "none"
+    article: dict | None = None
+    duplicate: dict | None = None
+    kept: dict | None = None
+    neighbours: list[Neighbour] = field(default_factory=list)
+
+
+def _article(conn, article_id: int) -> dict | None:
+    row = conn.execute(select(Article.__table__).where(Article.id == article_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def explain(engine: Engine, query: str, cfg: DedupConfig, limit: int = 5) -> Explanation:
+    """Look ``query`` up as an article id, a URL or a locator, in articles and duplicates."""
+    out = Explanation(query=query, found="none")
+    with engine.connect() as conn:
+        if query.isdigit():
+            out.article = _article(conn, int(query))
+        if out.article is None:
+            row = conn.execute(
+                select(Article.__table__).where(or_(Article.url == query, Article.locator == query)).limit(1)
+            ).first()
+            out.article = dict(row._mapping) if row else None
+        if out.article is None:
+            row = conn.execute(
+                select(Duplicate.__table__)
+                .where(or_(Duplicate.url == query, Duplicate.locator == query))
+                .order_by(Duplicate.id)
+                .limit(1)
+            ).first()
+            if row:
+                out.duplicate = dict(row._mapping)
+                out.kept = _article(conn, out.duplicate["duplicate_of"])
+        subject = out.article or out.kept
+        if subject is None:
+            return out
+        out.found = "article" if out.article else "duplicate"
+        text = dedup_text(subject["body"])
+        mine = shingles(text, cfg.shingle_size)
+        keys = band_keys(compute_signatures([mine], cfg), cfg)[0]
+        index = SqlIndex(conn)
+        ids = {aid for ids in index.candidates({int(k) for k in keys}).values() for aid in ids}
+        ids.discard(subject["id"])
+        texts = index.dedup_texts(ids)
+        titles = (
+            dict(conn.execute(select(Article.id, Article.title).where(Article.id.in_(list(ids)))).all())
+            if ids
+            else {}
+        )
+        for aid, other_text in texts.items():
+            theirs = shingles(other_text, cfg.shingle_size)
+            out.neighbours.append(
+                Neighbour(aid, titles.get(aid, ""), jaccard(mine, theirs), containment(mine, theirs))
+            )
+        out.neighbours.sort(key=lambda n: (-max(n.jaccard, n.containment), n.article_id))
+        del out.neighbours[limit:]
+    return out

@@ -61,13 +61,12 @@ EXTRA_ALIASES: dict[str, tuple[str, ...]] = {
     "topics": ("topics", "tags", "keywords"),
 }
 
-_DECODER = json.JSONDecoder()
+# strict=False: raw tabs and newlines inside strings, common in scraped dumps, are accepted.
+_DECODER = json.JSONDecoder(strict=False)
 _WS = re.compile(r"\s*")
 _SURROGATE = re.compile("[\udc80-\udcff]")
 # Tokens that matter when skipping a broken element: strings, brackets, separators.
-# A string also ends at a raw newline, which JSON does not allow inside one: a
-# broken string then costs one line, not the rest of a pretty-printed file.
-_SKIP_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*["\n]|"|[\[\]{},]', re.DOTALL)
+_SKIP_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|"|[\[\]{},]', re.DOTALL)
 
 
 class _Truncated(Exception):
@@ -160,10 +159,12 @@ class _Text:
     def skip_value(self) -> None:
         """Move past a broken value by matching brackets outside strings.
 
-        Stops before the ``,`` or ``]`` that ends the value at depth 0. Raises
-        :class:`_Truncated` when the input ends first.
+        Stops before the ``,`` or ``]`` that ends the value at depth 0. A closer
+        of the wrong kind closes the nearest opener of its kind (``[1, 2}``
+        closes both), so one stray bracket does not swallow the rest of the
+        file. Raises :class:`_Truncated` when the input ends first.
         """
-        depth = 0
+        open_brackets: list[str] = []
         while True:
             match = _SKIP_TOKEN.search(self.buf, self.pos)
             if match is None or match.group() == '"':
@@ -174,13 +175,15 @@ class _Text:
                 continue
             token = match.group()
             if token in "[{":
-                depth += 1
+                open_brackets.append(token)
             elif token in "]}":
-                if depth == 0:
+                if not open_brackets:
                     self.pos = match.start()
                     return
-                depth -= 1
-            elif token == "," and depth == 0:
+                opener = "[" if token == "]" else "{"
+                while open_brackets and open_brackets.pop() != opener:
+                    pass
+            elif token == "," and not open_brackets:
                 self.pos = match.start()
                 return
             self.pos = match.end()
@@ -310,6 +313,7 @@ def _wrapper(text: _Text, location: str) -> Iterator[RawRecord | Reject]:
                 text.mark = None
                 yield from _elements(text, location, 0)
                 return  # what follows the list is not needed
+            text.skip_ws()
             rest[key], _ = text.value()
     except _Truncated:
         yield _truncated(location, 0, text.buf[text.mark : text.mark + 2000], what="object")

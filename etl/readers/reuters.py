@@ -59,6 +59,7 @@ _END = b"</REUTERS>"
 _START = b"<REUTERS"
 _BLOCK_START_RE = re.compile(r"<REUTERS\b(?P<attrs>[^>]*)>", re.IGNORECASE)
 _ATTR_RE = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
+_NEWID_RE = re.compile(r'NEWID="[^"]*"')
 _CONTROL_REF_RE = re.compile(r"&#(\d+);")
 _CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _D_RE = re.compile(r"<D>(.*?)</D>", re.DOTALL | re.IGNORECASE)
@@ -114,7 +115,7 @@ def read_reuters(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject
 
 def _reject_fragment(data: bytes, location: str, ordinal: int, what: str) -> Reject:
     text = data.decode(ENCODING)
-    newid = _ATTR_RE.search(text[:300])
+    newid = _NEWID_RE.search(text[:300])
     return Reject(
         f"{location}#{ordinal}",
         ordinal,

@@ -17,6 +17,10 @@ trafilatura's metadata; the date falls back on ``WARC-Date`` (the crawl time),
 the title on ``<title>``. trafilatura is only ever given the page's text, never
 asked to fetch anything.
 
+Damage is reported, not papered over: a record that fails its WARC digest is
+one ``UNREADABLE`` reject; a record cut short, without a Content-Length, or not
+followed by the blank line its Content-Length promises stops the member.
+
 warcio reads plain and per-record gzipped WARC alike, so a ``.warc.gz`` may come
 here still compressed or already decompressed by the container layer. A record
 it cannot parse stops the member with a ``ValueError``, which
@@ -45,8 +49,6 @@ DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 BLOCK_BYTES = 64 * 1024
 # Dates from markup only (meta tags, JSON-LD, <time>, the URL), not guessed from free text.
 DATE_PARAMS = {"extensive_search": False, "original_date": True, "outputformat": DATE_FORMAT}
-
-_SKIPPED_TYPES = frozenset({"warcinfo", "request", "metadata", "revisit", "resource", "conversion"})
 
 
 class CorruptWarc(ValueError):

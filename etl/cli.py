@@ -283,6 +283,8 @@ def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The ephemeral server keeps its state in SQLite; wait for its lock rather than fail.
     os.environ.setdefault("PREFECT_SERVER_DATABASE_TIMEOUT", "60")
+    # On a busy two-core machine the temporary server can need more than the default 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if verbose:
         return
     # The ephemeral server process logs cancelled-task tracebacks when it stops at

@@ -47,11 +47,36 @@ def clean_text(text: str) -> str:
 
 
 def paragraphs(body: str) -> list[str]:
-    """Paragraphs of a body: blank-line separated blocks, or lines when there are no blank lines."""
-    blocks = [b.strip() for b in re.split(r"\n\s*\n", body) if b.strip()]
-    if len(blocks) == 1 and "\n" in blocks[0]:
-        blocks = [line.strip() for line in blocks[0].split("\n") if line.strip()]
-    return [_WHITESPACE.sub(" ", b) for b in blocks]
+    """Paragraphs of a body: each line of a blank-line separated block, unless hard-wrapped.
+
+    Crawlers put one paragraph per line; wire services and old archives wrap
+    lines at a fixed width. Lines of a wrapped block are joined back into one
+    paragraph, otherwise a headline sitting next to prose would count as prose
+    and every wrapped line as a headline.
+    """
+    out: list[str] = []
+    for block in re.split(r"\n\s*\n", body):
+        lines = [line.strip() for line in block.split("\n") if line.strip()]
+        if len(lines) > 1 and not _hard_wrapped(lines):
+            out.extend(lines)
+        elif lines:
+            out.append(" ".join(lines))
+    return [_WHITESPACE.sub(" ", p) for p in out]
+
+
+def _hard_wrapped(lines: list[str]) -> bool:
+    """Most lines (the last aside) stop mid-sentence at a similar, typewriter-like width.
+
+    Two lines are too few to see a width: they count as wrapped only when the
+    second visibly continues the first's sentence.
+    """
+    if len(lines) == 2:
+        return lines[0].endswith(",") or lines[1][:1].islower()
+    inner = lines[:-1]
+    unpunctuated = sum(1 for line in inner if not _SENTENCE_END.search(line))
+    widths = sorted(len(line) for line in inner)
+    median = widths[len(widths) // 2]
+    return unpunctuated * 2 >= len(inner) and 35 <= median <= 100
 
 
 def is_prose(paragraph: str) -> bool:

@@ -25,7 +25,21 @@ def test_clean_text_composes_unicode():
 
 
 def test_paragraphs_blank_line_blocks_with_inner_whitespace_collapsed():
-    assert paragraphs("One\nline.\n\n  \nTwo  words.") == ["One line.", "Two words."]
+    assert paragraphs("One   line.\n\n  \nTwo  words.") == ["One line.", "Two words."]
+
+
+def test_hard_wrapped_lines_are_joined_but_a_headline_above_prose_is_not():
+    wrapped = (
+        "Showers continued throughout the week in the Bahia cocoa zone,\n"
+        "alleviating the drought since early January and improving\n"
+        "prospects for the coming temporao, Comissaria Smith said.\n"
+    )
+    assert paragraphs(wrapped) == [" ".join(line for line in wrapped.split("\n") if line)]
+    mixed = "Markets rally as investors weigh rates\nThe ministry said on Friday it would review the figures."
+    assert paragraphs(mixed) == [
+        "Markets rally as investors weigh rates",
+        "The ministry said on Friday it would review the figures.",
+    ]
 
 
 def test_paragraphs_fall_back_to_lines_without_blank_lines():

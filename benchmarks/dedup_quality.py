@@ -1,0 +1,297 @@
+"""Near-duplicate quality: pairwise precision, recall and F1 against an exact-Jaccard oracle.
+
+Builds a labelled set from the real corpora in ../shared/corpora (BBC and
+Reuters-21578 stories, with the duplicates they already contain) plus generated
+variants of a sample of stories: re-formatting, injected related headlines, a few
+edited words, an added update paragraph, a truncated ending, a repeated lead.
+Truth: every generated variant duplicates its base story; a natural pair is a
+duplicate when its exact 5-gram Jaccard is >= 0.8, or when the smaller story (at
+least 30 shingles) is >= 90 % contained in the larger (a truncated or updated
+wire version). The product's own ingest (etl.runner.run_ingest, SQLite) then
+runs over the set in a shuffled but fixed order, and its clusters are scored;
+plain datasketch MinHashLSH with its defaults (threshold 0.8, 128 permutations,
+no verification, first seen wins) is scored in the same run as the baseline.
+
+    python benchmarks/dedup_quality.py [--reuters 6000] [--variants 400] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from itertools import combinations
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from datasketch import MinHash, MinHashLSH  # noqa: E402
+from ingest_throughput import CORPORA, bbc_records  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from etl.config import IngestConfig, Settings  # noqa: E402
+from etl.dedup.shingles import containment, jaccard, shingles  # noqa: E402
+from etl.runner import run_ingest  # noqa: E402
+from etl.text import dedup_text, normalise_for_hash  # noqa: E402
+from etl.warehouse.db import make_engine  # noqa: E402
+from etl.warehouse.models import Article, Duplicate  # noqa: E402
+
+SHINGLE = 5
+BUCKETS = ((0.8, 1.01, ">=0.8"), (0.6, 0.8, "0.6-0.8"), (0.4, 0.6, "0.4-0.6"), (0.0, 0.4, "<0.4"))
+HEADLINES = [
+    "Markets rally as investors weigh rate outlook",
+    "Read more: Government unveils new budget plan",
+    "Related: Storm disrupts flights across the region",
+]
+
+
+# --- variants ---------------------------------------------------------------------------
+
+
+def _paras(text: str) -> list[str]:
+    return [p for p in text.split("\n\n") if p.strip()] or [text]
+
+
+def make_variant(kind: str, body: str, rng: random.Random) -> str:
+    paras = _paras(body)
+    if kind == "reformatted":
+        return "\n\n".join("  " + p.upper().replace(". ", ".  ") for p in paras)
+    if kind == "injected_headlines":
+        out = list(paras)
+        for h in HEADLINES[: max(1, len(out) // 3)]:
+            out.insert(rng.randint(1, len(out)), h)
+        return "\n\n".join(out)
+    if kind == "edited_words":
+        words = body.split(" ")
+        for _ in range(3):
+            i = rng.randrange(len(words))
+            words[i] = rng.choice(["reportedly", "officials", "Tuesday", "sharply", "roughly"])
+        return " ".join(words)
+    if kind == "update_paragraph":
+        return (
+            body + "\n\n(Updates with a statement from the ministry.) The ministry said on Friday it "
+            "would review the figures and publish a revised estimate later this month, "
+            "according to a spokesman who declined to be named."
+        )
+    if kind == "truncated":
+        words = body.split(" ")
+        return " ".join(words[: max(40, int(len(words) * 0.6))])
+    if kind == "repeated_lead":
+        return paras[0] + "\n\n" + body
+    raise ValueError(kind)
+
+
+KINDS = (
+    "reformatted",
+    "injected_headlines",
+    "edited_words",
+    "update_paragraph",
+    "truncated",
+    "repeated_lead",
+)
+
+
+# --- the labelled set -------------------------------------------------------------------
+
+
+def reuters_stories(limit: int) -> list[dict]:
+    """Reuters-21578 stories with a body, read by the product's own reader."""
+    from etl.normalize import normalize_all
+    from etl.readers import read_dump
+    from etl.records import Article as ParsedArticle
+
+    out: list[dict] = []
+    for path in sorted((CORPORA / "reuters21578").glob("reut2-*.sgm")):
+        for item in normalize_all(read_dump(path), "reuters"):
+            if isinstance(item, ParsedArticle):
+                out.append({"title": item.title, "maintext": item.body})
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def build(n_reuters: int, n_variants: int, seed: int) -> tuple[list[dict], dict[tuple[int, int], str]]:
+    """Documents (with ``key``) and the generated pairs ``(base key, variant key) -> kind``."""
+    rng = random.Random(seed)
+    base = [r for r in bbc_records() + reuters_stories(n_reuters) if len(r["maintext"].split()) >= 60]
+    docs = [{**r, "key": i} for i, r in enumerate(base)]
+    generated: dict[tuple[int, int], str] = {}
+    for i, src in enumerate(rng.sample(docs, n_variants)):
+        kind = KINDS[i % len(KINDS)]
+        key = len(docs)
+        docs.append(
+            {
+                **src,
+                "title": src["title"] + " (variant)",
+                "maintext": make_variant(kind, src["maintext"], rng),
+                "key": key,
+            }
+        )
+        generated[(src["key"], key)] = kind
+    rng.shuffle(docs)
+    return docs, generated
+
+
+def oracle_pairs(
+    texts: dict[int, set[bytes]], max_df: int = 200
+) -> dict[tuple[int, int], tuple[float, float]]:
+    """Exact Jaccard and containment of every pair sharing a reasonably rare shingle."""
+    postings: dict[bytes, list[int]] = defaultdict(list)
+    for key, sh in texts.items():
+        for s in sh:
+            postings[s].append(key)
+    pairs: set[tuple[int, int]] = set()
+    for keys in postings.values():
+        if 1 < len(keys) <= max_df:
+            pairs.update(combinations(sorted(keys), 2))
+    return {(a, b): (jaccard(texts[a], texts[b]), containment(texts[a], texts[b])) for a, b in pairs}
+
+
+def is_duplicate(j: float, c: float, a: set, b: set) -> bool:
+    return j >= 0.8 or (min(len(a), len(b)) >= 30 and c >= 0.9)
+
+
+# --- scoring ----------------------------------------------------------------------------
+
+
+def clusters_from_product(docs: list[dict], tmp: Path) -> dict[int, int]:
+    """Ingest with the product; map each doc key to the key of the article it ended in."""
+    dump = tmp / "quality.jsonl"
+    with dump.open("w", encoding="utf-8") as fh:
+        for d in docs:
+            fh.write(
+                json.dumps({"title": d["title"], "maintext": d["maintext"], "url": f"k:{d['key']}"}) + "\n"
+            )
+    engine = make_engine(f"sqlite:///{tmp / 'quality.db'}")
+    settings = Settings(ingest=IngestConfig(batch_size=2000))
+    run_ingest(engine, [str(dump)], settings=settings, source="quality")
+    with engine.connect() as conn:
+        kept = {aid: int(url[2:]) for aid, url in conn.execute(select(Article.id, Article.url))}
+        cluster = {key: key for key in kept.values()}
+        for url, of in conn.execute(select(Duplicate.url, Duplicate.duplicate_of)):
+            cluster[int(url[2:])] = kept[of]
+    engine.dispose()
+    return cluster
+
+
+def clusters_from_datasketch(docs: list[dict], texts: dict[int, set[bytes]]) -> dict[int, int]:
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    cluster: dict[int, int] = {}
+    for d in docs:
+        m = MinHash(num_perm=128)
+        m.update_batch(list(texts[d["key"]]))
+        hits = lsh.query(m)
+        if hits:
+            cluster[d["key"]] = cluster[min(hits)]
+        else:
+            cluster[d["key"]] = d["key"]
+            lsh.insert(d["key"], m)
+    return cluster
+
+
+def score(name: str, cluster: dict[int, int], truth: dict[tuple[int, int], float], kinds: dict) -> dict:
+    same = lambda a, b: cluster.get(a, a) == cluster.get(b, b)  # noqa: E731
+    members: dict[int, list[int]] = defaultdict(list)
+    for key, root in cluster.items():
+        members[root].append(key)
+    predicted = {tuple(sorted(p)) for m in members.values() for p in combinations(m, 2)}
+    tp = sum(1 for p in predicted if p in truth)
+    precision = tp / len(predicted) if predicted else 1.0
+    recalled = {p for p in truth if same(*p)}
+    recall = len(recalled) / len(truth) if truth else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    by_bucket = {}
+    for lo, hi, label in BUCKETS:
+        pairs = [p for p, j in truth.items() if lo <= j < hi]
+        by_bucket[label] = (
+            sum(1 for p in pairs if p in recalled) / len(pairs) if pairs else None,
+            len(pairs),
+        )
+    by_kind = {}
+    for kind in KINDS:
+        pairs = [p for p, k in kinds.items() if k == kind]
+        by_kind[kind] = (sum(1 for p in pairs if p in recalled) / len(pairs) if pairs else None, len(pairs))
+    false_pairs = [p for p in predicted if p not in truth]
+    return {
+        "name": name,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "predicted": len(predicted),
+        "by_bucket": by_bucket,
+        "by_kind": by_kind,
+        "false_pairs": false_pairs[:5],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reuters", type=int, default=6000, help="Reuters stories to include")
+    parser.add_argument("--variants", type=int, default=600, help="generated variants")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    if not CORPORA.is_dir():
+        sys.exit(f"skipped: {CORPORA} is absent (this benchmark needs the real corpora)")
+
+    started = time.perf_counter()
+    docs, generated = build(args.reuters, args.variants, args.seed)
+    texts = {d["key"]: shingles(dedup_text(d["maintext"]), SHINGLE) for d in docs}
+    hashes = {d["key"]: normalise_for_hash(dedup_text(d["maintext"])) for d in docs}
+    oracle = oracle_pairs(texts)
+    truth: dict[tuple[int, int], float] = {}
+    for (a, b), (j, c) in oracle.items():
+        if hashes[a] == hashes[b] or is_duplicate(j, c, texts[a], texts[b]):
+            truth[(a, b)] = j
+    kinds: dict[tuple[int, int], str] = {}
+    for (a, b), kind in generated.items():
+        pair = (min(a, b), max(a, b))
+        truth[pair] = jaccard(texts[a], texts[b]) if hashes[a] != hashes[b] else 1.0
+        kinds[pair] = kind
+    natural = len(truth) - len(kinds)
+    print(
+        f"labelled set: {len(docs):,} stories ({len(generated)} generated variants), "
+        f"{len(truth):,} true duplicate pairs ({natural:,} natural, {len(kinds):,} generated); "
+        f"oracle over {len(oracle):,} candidate pairs, {time.perf_counter() - started:.1f} s"
+    )
+
+    with tempfile.TemporaryDirectory(prefix="newsetl-quality-") as tmp:
+        t = time.perf_counter()
+        product = score("newsetl defaults", clusters_from_product(docs, Path(tmp)), truth, kinds)
+        product["seconds"] = time.perf_counter() - t
+    t = time.perf_counter()
+    baseline = score("datasketch MinHashLSH(0.8, 128)", clusters_from_datasketch(docs, texts), truth, kinds)
+    baseline["seconds"] = time.perf_counter() - t
+
+    for r in (product, baseline):
+        print(
+            f"\n{r['name']}: precision {r['precision']:.4f}  recall {r['recall']:.4f}  F1 {r['f1']:.4f}  "
+            f"({r['predicted']:,} predicted pairs, {r['seconds']:.1f} s)"
+        )
+        print(
+            "  recall by true 5-gram Jaccard: "
+            + ", ".join(
+                f"{label} {v:.3f} (n={n})" if v is not None else f"{label} - (n=0)"
+                for label, (v, n) in r["by_bucket"].items()
+            )
+        )
+        print(
+            "  recall by generated variant:   "
+            + ", ".join(
+                f"{kind} {v:.3f} (n={n})" if v is not None else f"{kind} -"
+                for kind, (v, n) in r["by_kind"].items()
+            )
+        )
+        if r["false_pairs"]:
+            print(f"  e.g. false pairs: {r['false_pairs']}")
+    counts = Counter(kinds.values())
+    print(f"\nvariants per kind: {dict(counts)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -43,6 +43,7 @@ class DedupConfig:
     threshold: float = 0.8
     containment: float = 0.9
     min_containment_shingles: int = 30
+    figures_must_agree: bool = True
 
     def __post_init__(self) -> None:
         if self.shingle_size < 1:

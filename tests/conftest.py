@@ -182,12 +182,18 @@ def story(seed: int, words: int = 220) -> str:
 
 
 def edit_words(text: str, count: int, seed: int = 0) -> str:
-    """Replace ``count`` words spread over the text: a light edit, still a near-duplicate."""
+    """Replace ``count`` words spread over the text: a light edit, still a near-duplicate.
+
+    Figures are left alone, as a copy editor would (a changed figure makes another story).
+    """
     tokens = text.split(" ")
     rng = random.Random(seed)
     step = max(1, len(tokens) // (count + 1))
     for k in range(1, count + 1):
-        tokens[k * step] = f"edited{rng.randint(1000, 9999)}"
+        i = k * step
+        while any(ch.isdigit() for ch in tokens[i]):
+            i += 1
+        tokens[i] = "edited" + "".join(rng.choice("abcdefghij") for _ in range(6))
     return " ".join(tokens)
 
 

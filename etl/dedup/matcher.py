@@ -69,15 +69,35 @@ KEEP = Decision("keep")
 
 
 def verify(a: set[bytes], b: set[bytes], cfg: DedupConfig) -> tuple[str, float] | None:
-    """The measure and score that make ``a`` and ``b`` duplicates, or None."""
+    """The measure and score that make ``a`` and ``b`` duplicates, or None.
+
+    Similar wording is not enough: wire services file the same template every day
+    ("the Fed added 1.5 billion dlrs of reserves", "39 ships waiting at the canal"),
+    and those are distinct stories. So when ``cfg.figures_must_agree`` holds, every
+    figure of the shorter text must also appear in the longer one: a truncated or
+    updated version keeps its figures, a new day's report changes them.
+    """
     j = jaccard(a, b)
+    verdict = None
     if j >= cfg.threshold:
-        return "jaccard", j
-    if min(len(a), len(b)) >= cfg.min_containment_shingles:
+        verdict = ("jaccard", j)
+    elif min(len(a), len(b)) >= cfg.min_containment_shingles:
         c = containment(a, b)
         if c >= cfg.containment:
-            return "containment", c
-    return None
+            verdict = ("containment", c)
+    if verdict and cfg.figures_must_agree and not figures_agree(a, b):
+        return None
+    return verdict
+
+
+def _figures(shingle_set: set[bytes]) -> set[bytes]:
+    return {tok for sh in shingle_set for tok in sh.split(b" ") if any(48 <= c <= 57 for c in tok)}
+
+
+def figures_agree(a: set[bytes], b: set[bytes]) -> bool:
+    """Every number-bearing token of the smaller text also occurs in the larger one."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    return _figures(small) <= _figures(large)
 
 
 def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: DedupConfig) -> list[Decision]:

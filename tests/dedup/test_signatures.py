@@ -61,3 +61,18 @@ def test_short_texts_are_not_matched_by_containment() -> None:
     big = shingles("Markets closed higher on Friday. " + story(3), CFG.shingle_size)
     assert containment(tiny, big) == 1.0
     assert verify(tiny, big, CFG) is None
+
+
+def test_same_template_with_other_figures_is_another_story() -> None:
+    day1 = (
+        "The Federal Reserve entered the U.S. Government securities market to arrange 1.5 billion "
+        "dlrs of customer repurchase agreements, a Fed spokesman said. Dealers said Federal funds "
+        "were trading at 6-3/16 pct when the Fed began its temporary and indirect supply of "
+        "reserves to the banking system."
+    )
+    day2 = day1.replace("1.5 billion", "2.5 billion")
+    a, b = shingles(day1, CFG.shingle_size), shingles(day2, CFG.shingle_size)
+    assert jaccard(a, b) > 0.6
+    assert verify(a, b, CFG) is None
+    reissued = shingles(day1 + " The Fed said the operation would settle on Friday.", CFG.shingle_size)
+    assert verify(a, reissued, CFG) is not None

@@ -51,9 +51,7 @@ def test_concurrent_loads_keep_one_copy_of_each_story(pg_url: str, tmp_path: Pat
     with ctx.Manager() as manager:
         barrier = manager.Barrier(2)
         with ctx.Pool(2) as pool:
-            runs = [
-                pool.apply_async(_ingest, (pg_url, str(dump), barrier)) for dump in (dump_a, dump_b)
-            ]
+            runs = [pool.apply_async(_ingest, (pg_url, str(dump), barrier)) for dump in (dump_a, dump_b)]
             results = [r.get(timeout=240) for r in runs]
 
     assert sum(kept for kept, _ in results) == PAIRS

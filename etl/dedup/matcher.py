@@ -73,9 +73,9 @@ def verify(a: set[bytes], b: set[bytes], cfg: DedupConfig) -> tuple[str, float] 
 
     Similar wording is not enough: wire services file the same template every day
     ("the Fed added 1.5 billion dlrs of reserves", "39 ships waiting at the canal"),
-    and those are distinct stories. So when ``cfg.figures_must_agree`` holds, every
-    figure of the shorter text must also appear in the longer one: a truncated or
-    updated version keeps its figures, a new day's report changes them.
+    and those are distinct stories. So when ``cfg.figures_must_agree`` holds, a pair
+    whose figures were changed (see :func:`figures_agree`) is not a duplicate: a
+    truncated or updated version keeps its figures, a new day's report changes them.
     """
     j = jaccard(a, b)
     verdict = None
@@ -95,9 +95,15 @@ def _figures(shingle_set: set[bytes]) -> set[bytes]:
 
 
 def figures_agree(a: set[bytes], b: set[bytes]) -> bool:
-    """Every number-bearing token of the smaller text also occurs in the larger one."""
-    small, large = (a, b) if len(a) <= len(b) else (b, a)
-    return _figures(small) <= _figures(large)
+    """No figure was *changed*: the texts do not each hold a number the other lacks.
+
+    One-sided extra figures are fine (an update adds a paragraph with new numbers,
+    an editor writes "11" for "eleven"); a figure on both sides that differs
+    ("1.5 billion" vs "2.5 billion", "April 10" vs "April 30") makes two reports.
+    Symmetric, so the decision does not depend on which copy arrived first.
+    """
+    fa, fb = _figures(a), _figures(b)
+    return not (fa - fb and fb - fa)
 
 
 def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: DedupConfig) -> list[Decision]:

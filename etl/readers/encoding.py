@@ -10,7 +10,8 @@ and they can record which encoding was used.
 How the encoding is chosen, in order:
 
 1. A byte-order mark decides (UTF-8, UTF-16, UTF-32).
-2. Valid UTF-8 is UTF-8.
+2. Valid UTF-8 is UTF-8, unless a quarter of the bytes are NUL (then it is
+   UTF-16 or UTF-32 without a BOM, see 4).
 3. *Western text with a few special bytes* is cp1252, or Latin-1 when a byte
    undefined in cp1252 (``0x81``, ``0x8D``, ``0x8F``, ``0x90``, ``0x9D``) occurs.
    "A few" means that bytes above ``0x7F`` make up less than
@@ -72,10 +73,11 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         data = data[len(codecs.BOM_UTF8) :]
     elif bom is not None:  # the codec consumes its own BOM
         return data.decode(bom, errors="replace"), bom
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    if not _mostly_nul(data):
+        try:
+            return data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
     if not _looks_western(data):
         match = charset_normalizer.from_bytes(data).best()
         if match is not None:
@@ -105,11 +107,12 @@ def detect_stream_encoding(head: bytes) -> str:
         return "utf-8-sig"
     if bom is not None:
         return bom
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
+    if not _mostly_nul(head):
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+            return "utf-8"
+        except UnicodeDecodeError:
+            pass
     if not _looks_western(head):
         match = charset_normalizer.from_bytes(head).best()
         if match is not None:
@@ -119,6 +122,11 @@ def detect_stream_encoding(head: bytes) -> str:
 
 def _bom_encoding(data: bytes) -> str | None:
     return next((name for bom, name in _BOMS if data.startswith(bom)), None)
+
+
+def _mostly_nul(data: bytes) -> bool:
+    """A quarter or more NUL bytes: UTF-16/32 without a BOM, though valid UTF-8 when ASCII."""
+    return data.count(0) * 4 >= len(data) > 0
 
 
 def _looks_western(data: bytes) -> bool:

@@ -76,3 +76,11 @@ def test_same_template_with_other_figures_is_another_story() -> None:
     assert verify(a, b, CFG) is None
     reissued = shingles(day1 + " The Fed said the operation would settle on Friday.", CFG.shingle_size)
     assert verify(a, reissued, CFG) is not None
+
+
+def test_figure_rule_is_symmetric_and_allows_one_sided_additions() -> None:
+    base = "The council approved eleven kilometres of cycle lanes after 4,000 comments. " + story(12)
+    edited = base.replace("eleven kilometres", "11 kilometres")
+    a, b = shingles(base, CFG.shingle_size), shingles(edited, CFG.shingle_size)
+    assert verify(a, b, CFG) is not None
+    assert verify(b, a, CFG) is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from sqlalchemy.engine import Engine
@@ -54,6 +54,7 @@ def run_ingest(
     logger: logging.Logger | logging.LoggerAdapter = log,
     day: date | None = None,
     config_path: str | None = None,
+    resolve_secret: Callable[[str], str] | None = None,
 ) -> RunSummary:
     """Ingest every dump found at ``locations``; returns the summary (also stored in ``runs``).
 
@@ -74,7 +75,15 @@ def run_ingest(
     }
     start_run(engine, run_id, "ingest", parameters)
     try:
-        planned = plan(engine, list(locations), source=source, day=day, config_path=config_path, fmt=fmt)
+        planned = plan(
+            engine,
+            list(locations),
+            source=source,
+            day=day,
+            config_path=config_path,
+            fmt=fmt,
+            resolve_secret=resolve_secret,
+        )
         summary.notes.extend(planned.notes)
         for location, note in planned.notes:
             logger.info("%s: %s", location, note)

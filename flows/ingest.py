@@ -31,6 +31,13 @@ from etl.warehouse.db import engine_for
 from etl.warehouse.load import BatchCounts
 
 
+def _read_secret(block_name: str) -> str:
+    """The value of a Prefect Secret block (``auth_secret_block`` of an HTTP source)."""
+    from prefect.blocks.system import Secret
+
+    return Secret.load(block_name).get()
+
+
 def _retry_if_transient(_task, _task_run, state) -> bool:
     exc = state.result(raise_on_failure=False)
     return isinstance(exc, BaseException) and is_transient(exc)
@@ -107,6 +114,7 @@ def ingest(
         logger=logger,
         day=datetime.date.fromisoformat(date) if date else None,
         config_path=config_path,
+        resolve_secret=_read_secret,
     )
     create_markdown_artifact(
         markdown=summary.markdown(), key="ingest-summary", description="newsetl ingest run"

@@ -126,3 +126,17 @@ def test_default_warehouse_is_a_sqlite_file_under_data(tmp_path: Path, prefect_h
     assert db.is_file()
     assert str(db) in out.stdout.replace("\n", "")
     assert table_counts(f"sqlite:///{db}") == (1, 0, 0)
+
+
+def test_cli_ingests_a_url(http_server, tmp_path: Path, prefect_home: Path) -> None:
+    import gzip
+
+    from tests.httpserver import Reply
+
+    dump = (REPO / "tests" / "fixtures" / "crawl-mixed.jsonl").read_bytes()
+    url = http_server.route("/feeds/crawl.jsonl.gz", Reply(body=gzip.compress(dump)))
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    out = newsetl("ingest", url, "--db", db, cwd=tmp_path, prefect_home=prefect_home)
+    assert out.returncode == 0, out.stderr
+    assert summary_value(out.stdout, "records read") == "8"
+    assert sum(table_counts(db)) == 8

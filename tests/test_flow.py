@@ -59,3 +59,43 @@ def test_ingest_flow_runs_batches_as_tasks_and_publishes_a_summary(
     names = sorted(t.name.rsplit("-", 1)[0] for t in task_runs)
     assert names.count("prepare-batch") == 3 and names.count("load-batch") == 3
     assert artifacts and "records read | 11" in artifacts[0].data
+
+
+def test_flow_fetches_a_gzipped_dump_with_a_prefect_secret(
+    prefect_harness, http_server, sqlite_url: str, tmp_path: Path
+) -> None:
+    import gzip
+    import json
+
+    from prefect.blocks.system import Secret
+
+    from flows.ingest import ingest
+
+    Secret(value="Bearer from-a-block").save("newsetl-test-token", overwrite=True)
+    body = gzip.compress(
+        "".join(json.dumps(news_record(f"G{i}", story(800 + i))) + "\n" for i in range(4)).encode()
+    )
+    from tests.httpserver import Reply
+
+    http_server.route("/dumps/wire-2024-05-01.jsonl.gz", Reply(body=body, etag='"g1"'))
+    config = tmp_path / "newsetl.toml"
+    config.write_text(
+        f"""
+[sources.wire]
+kind = "http"
+url = "{http_server.base}/dumps/wire-{{date:%Y-%m-%d}}.jsonl.gz"
+auth_secret_block = "newsetl-test-token"
+download_dir = "{tmp_path / "downloads"}"
+""",
+        encoding="utf-8",
+    )
+
+    summary = ingest(
+        locations=[], source="wire", db_url=sqlite_url, config_path=str(config), date="2024-05-01"
+    )
+
+    assert summary.totals.articles == 4
+    assert http_server.hits("/dumps/wire-2024-05-01.jsonl.gz")[0].headers["Authorization"] == (
+        "Bearer from-a-block"
+    )
+    assert "from-a-block" not in summary.markdown()

@@ -45,6 +45,7 @@ def plan(
     day: date | None = None,
     config_path: str | None = None,
     fmt: str = "auto",
+    resolve_secret: http.SecretResolver | None = None,
 ) -> Plan:
     """Resolve locations (or the configured ``source`` when there are none) into dump files."""
     result = Plan()
@@ -54,7 +55,7 @@ def plan(
 
             raise TerminalError("nothing to ingest: give files, folders, globs or URLs, or --source NAME")
         src = get_source(source, config_path)
-        _plan_source(engine, src, day or src.today(), result)
+        _plan_source(engine, src, day or src.today(), result, resolve_secret)
         return result
     for location in locations:
         if is_url(location):
@@ -65,7 +66,7 @@ def plan(
                 url=location.replace("{", "{{").replace("}", "}}"),
                 format=fmt,
             )
-            _fetch(engine, src, location, result, day=None)
+            _fetch(engine, src, location, result, None, resolve_secret)
         else:
             result.dumps.extend(discover([location]))
     return result
@@ -75,9 +76,9 @@ def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def _plan_source(engine: Engine, src: SourceConfig, day: date, result: Plan) -> None:
+def _plan_source(engine: Engine, src: SourceConfig, day: date, result: Plan, resolve_secret=None) -> None:
     if src.kind == "http":
-        _fetch(engine, src, src.url_for(day), result, day=day)
+        _fetch(engine, src, src.url_for(day), result, day, resolve_secret)
         return
     for item in folder.claim(src):
 
@@ -91,10 +92,12 @@ def _plan_source(engine: Engine, src: SourceConfig, day: date, result: Plan) -> 
         result.notes.append((src.path or "", f"no file ready in {src.path} matching {src.pattern!r}"))
 
 
-def _fetch(engine: Engine, src: SourceConfig, url: str, result: Plan, day: date | None) -> None:
+def _fetch(
+    engine: Engine, src: SourceConfig, url: str, result: Plan, day: date | None, resolve_secret=None
+) -> None:
     previous = last_validators(engine, http.redact(url))
     validators = http.Validators(*previous) if previous else None
-    outcome = http.fetch(src, url, validators)
+    outcome = http.fetch(src, url, validators, resolve_secret=resolve_secret)
     shown = http.redact(url)
     if outcome.status == "not_modified":
         result.notes.append((shown, "not modified since the last fetch (HTTP 304): nothing to do"))

@@ -42,6 +42,7 @@ class SourceConfig:
     auth_header_env: str | None = None
     username_env: str | None = None
     password_env: str | None = None
+    auth_secret_block: str | None = None  # a Prefect Secret block holding the Authorization value
     download_dir: str = "data/downloads"
     # folder
     path: str | None = None

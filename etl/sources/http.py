@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,9 +75,21 @@ def redact(url: str) -> str:
     return urlunsplit(parts)
 
 
-def _auth(src: SourceConfig) -> tuple[dict[str, str], tuple[str, str] | None]:
+SecretResolver = Callable[[str], str]
+
+
+def _auth(
+    src: SourceConfig, resolve_secret: SecretResolver | None = None
+) -> tuple[dict[str, str], tuple[str, str] | None]:
     headers: dict[str, str] = {}
     basic = None
+    if src.auth_secret_block:
+        if resolve_secret is None:
+            raise ConfigError(
+                f"sources.{src.name}.auth_secret_block needs Prefect to read the secret: "
+                "run through the ingest flow (the CLI does), or use auth_header_env"
+            )
+        headers["Authorization"] = resolve_secret(src.auth_secret_block)
     if src.auth_header_env:
         value = os.environ.get(src.auth_header_env)
         if not value:
@@ -122,6 +135,7 @@ def fetch(
     previous: Validators | None = None,
     session: requests.Session | None = None,
     sleep=time.sleep,
+    resolve_secret: SecretResolver | None = None,
 ) -> FetchOutcome:
     """Fetch ``url`` for ``src`` (see the module docstring); raises on final failure.
 
@@ -129,7 +143,7 @@ def fetch(
     (a later run may succeed) and ``TerminalError`` for answers that will not change
     (401, 403, 410, a body over ``max_bytes``).
     """
-    headers, basic = _auth(src)
+    headers, basic = _auth(src, resolve_secret)
     headers.setdefault("User-Agent", USER_AGENT)
     headers["Accept-Encoding"] = "identity"  # the sha256 is of the dump as served
     if previous and previous.etag:

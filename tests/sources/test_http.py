@@ -161,3 +161,12 @@ def test_html_page_served_as_a_dump_becomes_one_reject(http_server, tmp_path: Pa
     summary = run_ingest(engine, [url], settings=Settings(), source="wire")
     assert (summary.totals.records, summary.totals.rejects) == (1, 1)
     engine.dispose()
+
+
+def test_auth_from_a_secret_resolver(http_server, tmp_path: Path) -> None:
+    url = http_server.route("/d/block.jsonl", Reply(body=DUMP))
+    src = source(tmp_path, url, auth_secret_block="wire-token")
+    fetch(src, url, resolve_secret={"wire-token": "Token abc"}.__getitem__)
+    assert http_server.hits("/d/block.jsonl")[0].headers["Authorization"] == "Token abc"
+    with pytest.raises(Exception, match="auth_secret_block needs Prefect"):
+        fetch(src, url)

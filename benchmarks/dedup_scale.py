@@ -34,42 +34,8 @@ from etl.warehouse.ledger import claim_dump, start_run  # noqa: E402
 from etl.warehouse.load import load_batch  # noqa: E402
 from etl.warehouse.schema import prepare_warehouse  # noqa: E402
 
-WORDS = [
-    "government",
-    "minister",
-    "talks",
-    "agreement",
-    "market",
-    "prices",
-    "energy",
-    "officials",
-    "report",
-    "week",
-    "city",
-    "council",
-    "plan",
-    "budget",
-    "election",
-    "vote",
-    "party",
-    "leader",
-    "court",
-    "ruling",
-    "police",
-    "investigation",
-    "company",
-    "shares",
-    "profit",
-]
-
-
-def body(rng: random.Random, n: int = 180) -> str:
-    return (
-        " ".join(
-            rng.choice(WORDS) + ("" if rng.random() < 0.8 else str(rng.randint(1, 999))) for _ in range(n)
-        )
-        + "."
-    )
+sys.path.insert(0, str(REPO / "benchmarks"))
+from ingest_throughput import synthetic_record  # noqa: E402
 
 
 def fill(url: str, start_id: int, count: int, cfg, rng: random.Random) -> None:
@@ -137,7 +103,12 @@ def main() -> None:
                 stored = size
                 print(f"  (filled to {stored:,} in {time.perf_counter() - t:.0f} s)", file=sys.stderr)
             records = [
-                RawRecord(f"scale#{i}", i, "jsonl", {"title": f"Fresh {size}-{i}", "body": body(rng)})
+                RawRecord(
+                    f"scale#{i}",
+                    i,
+                    "jsonl",
+                    {"title": f"Fresh {size}-{i}", "body": synthetic_record(size * 10 + i)["maintext"]},
+                )
                 for i in range(2000)
             ]
             batch = prepare_batch(records, "scale", cfg)

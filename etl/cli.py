@@ -234,7 +234,8 @@ def explain(
     else:
         d, k = out.duplicate, out.kept
         console.print(
-            f"[bold]dropped[/bold] ({d['method']} duplicate, {d['measure']} {d['similarity']:.3f}) "
+            f"[bold]dropped[/bold] ({d['method']} duplicate, {d['relation'] or 'near'}, "
+            f"{d['measure']} {d['similarity']:.3f}) "
             f"in run {d['run_id']}: {d['title']!r}"
         )
         console.print(f"  kept copy: article {k['id']} {k['title']!r} ({k['locator']}), first seen wins")

@@ -293,3 +293,21 @@ def test_explain_names_the_kept_copy_and_neighbours(engine, day1: Path) -> None:
     kept = explain(engine, str(dropped.kept["id"]), SETTINGS.dedup)
     assert kept.found == "article" and kept.neighbours == []
     assert explain(engine, "https://nowhere.example/x", SETTINGS.dedup).found == "none"
+
+
+def test_duplicates_record_how_they_relate_to_the_kept_story(engine, tmp_path: Path) -> None:
+    full = story(61, words=400)
+    paras = full.split("\n\n")
+    dump = write_jsonl(
+        tmp_path / "rel.jsonl",
+        [
+            news_record("Kept", full),
+            news_record("Copy", full),
+            news_record("Edited", edit_words(full, 4)),
+            news_record("Early part", "\n\n".join(paras[: len(paras) * 2 // 3])),
+            news_record("Updated", full + "\n\n" + story(62, words=80)),
+        ],
+    )
+    run_ingest(engine, [str(dump)], settings=SETTINGS, source="wire")
+    got = {r["title"]: r["relation"] for r in rows(engine, select(Duplicate.title, Duplicate.relation))}
+    assert got == {"Copy": "copy", "Edited": "revision", "Early part": "excerpt", "Updated": "update"}

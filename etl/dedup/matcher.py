@@ -63,6 +63,7 @@ class Decision:
     kept: KeptRef | None = None
     measure: str | None = None  # "hash" | "jaccard" | "containment"
     similarity: float | None = None
+    relation: str | None = None  # "copy" | "revision" | "update" | "excerpt" (see relation_of)
 
 
 KEEP = Decision("keep")
@@ -88,6 +89,18 @@ def verify(a: set[bytes], b: set[bytes], cfg: DedupConfig) -> tuple[str, float] 
     if verdict and cfg.figures_must_agree and not figures_agree(a, b):
         return None
     return verdict
+
+
+def relation_of(new: set[bytes], kept: set[bytes], cfg: DedupConfig) -> str:
+    """How a dropped near duplicate relates to the kept story, for people and policies.
+
+    ``update``: a fuller version that contains the kept story (an updated wire
+    story); ``excerpt``: a shorter version contained in it (a truncated one);
+    ``revision``: the same length give or take, with edits.
+    """
+    if containment(new, kept) >= cfg.containment and len(new) != len(kept):
+        return "update" if len(new) > len(kept) else "excerpt"
+    return "revision"
 
 
 def _figures(shingle_set: set[bytes]) -> set[bytes]:
@@ -123,23 +136,27 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
     for i, item in enumerate(items):
         h = item.article.content_hash
         if h in stored_by_hash:
-            decisions.append(Decision("exact", KeptRef(article_id=stored_by_hash[h]), "hash", 1.0))
+            decisions.append(Decision("exact", KeptRef(article_id=stored_by_hash[h]), "hash", 1.0, "copy"))
             continue
         if h in batch_by_hash:
-            decisions.append(Decision("exact", KeptRef(batch_index=batch_by_hash[h]), "hash", 1.0))
+            decisions.append(Decision("exact", KeptRef(batch_index=batch_by_hash[h]), "hash", 1.0, "copy"))
             continue
         keys = [int(k) for k in item.band_keys]
-        best: tuple[float, int, KeptRef, str] | None = None  # (score, tiebreak, ref, measure)
+        # (score, ref, measure, kept shingles); ties go to the earliest candidate
+        best: tuple[float, KeptRef, str, set[bytes]] | None = None
         for aid in sorted({aid for k in keys for aid in stored_buckets.get(k, ())}):
-            verdict = verify(item.shingles(cfg), stored_shingles.get(aid, set()), cfg)
+            theirs = stored_shingles.get(aid, set())
+            verdict = verify(item.shingles(cfg), theirs, cfg)
             if verdict and (best is None or verdict[1] > best[0]):
-                best = (verdict[1], aid, KeptRef(article_id=aid), verdict[0])
+                best = (verdict[1], KeptRef(article_id=aid), verdict[0], theirs)
         for j in sorted({j for k in keys for j in batch_buckets.get(k, ())}):
-            verdict = verify(item.shingles(cfg), items[j].shingles(cfg), cfg)
+            theirs = items[j].shingles(cfg)
+            verdict = verify(item.shingles(cfg), theirs, cfg)
             if verdict and (best is None or verdict[1] > best[0]):
-                best = (verdict[1], j, KeptRef(batch_index=j), verdict[0])
+                best = (verdict[1], KeptRef(batch_index=j), verdict[0], theirs)
         if best is not None:
-            decisions.append(Decision("near", best[2], best[3], round(best[0], 4)))
+            relation = relation_of(item.shingles(cfg), best[3], cfg)
+            decisions.append(Decision("near", best[1], best[2], round(best[0], 4), relation))
             continue
         decisions.append(KEEP)
         batch_by_hash[h] = i

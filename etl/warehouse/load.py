@@ -118,6 +118,7 @@ def _duplicate_row(p: PreparedArticle, d: Decision, kept_id: int, run_id: str, d
         "duplicate_of": kept_id,
         "method": d.action,
         "measure": d.measure,
+        "relation": d.relation,
         "similarity": d.similarity,
         "ingested_at": now,
     }

@@ -145,6 +145,7 @@ class Duplicate(Base):
     duplicate_of: Mapped[int] = mapped_column(ForeignKey("articles.id"), index=True)
     method: Mapped[str] = mapped_column(String(10))
     measure: Mapped[str] = mapped_column(String(12))
+    relation: Mapped[str | None] = mapped_column(String(12))
     similarity: Mapped[float] = mapped_column(Float)
     ingested_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=text("CURRENT_TIMESTAMP"))
 

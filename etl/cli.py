@@ -279,6 +279,90 @@ def runs(
     console.print(table)
 
 
+@app.command()
+def backfill(
+    source: Annotated[str, typer.Option(help="A configured source ([sources.NAME]).", show_default=False)],
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.", show_default=False)],
+    end: Annotated[str, typer.Option(help="Last day (inclusive), YYYY-MM-DD.", show_default=False)],
+    max_parallel: Annotated[int, typer.Option(help="Days loaded at the same time.")] = 2,
+    force: Annotated[bool, typer.Option(help="Run days already done or empty again.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Print what would run, run nothing.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Ingest a range of days of a source, one partition (flow run) per day; resumable."""
+    from etl.backfill import plan
+    from etl.sources.config import get_source
+
+    start_day, end_day = _parse_day(start), _parse_day(end)
+    get_source(source, state.config)
+    engine, settings = _engine(db)
+    planned = plan(engine, source, start_day, end_day, force)
+    if dry_run:
+        table = Table(title=f"backfill {source} {start}..{end} (dry run)", title_justify="left")
+        table.add_column("day")
+        table.add_column("action")
+        table.add_column("why")
+        for p in planned:
+            table.add_row(p.day.isoformat(), "run" if p.action == "run" else "skip", p.reason)
+        console.print(table)
+        return
+    todo = sum(1 for p in planned if p.action == "run")
+    console.print(f"{todo} day(s) to run, {len(planned) - todo} already done or empty")
+    if not todo:
+        return
+    _quiet_prefect(state.verbose)
+    err_console.print("[dim]starting Prefect (local ephemeral mode)...[/dim]")
+    from flows.backfill import backfill as backfill_flow
+
+    rows = backfill_flow(
+        source=source,
+        start=start,
+        end=end,
+        max_parallel=max_parallel,
+        force=force,
+        db_url=resolve_database_url(db, settings),
+        config_path=state.config,
+    )
+    table = Table(title=f"backfill {source} {start}..{end}", title_justify="left")
+    for col in ("day", "status", "read", "kept", "exact", "near", "rejected"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["day"], r["status"], *(str(r.get(k, "")) for k in ("read", "kept", "exact", "near", "rejected"))
+        )
+    console.print(table)
+    if any(r["status"] == "failed" for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option(help="How many partitions to show.")] = 30,
+    db: DbOption = None,
+) -> None:
+    """Show the partition ledger: per source and day, state and counts."""
+    from etl.warehouse.partitions import recent
+
+    engine, _ = _engine(db)
+    table = Table(title="partitions", title_justify="left")
+    for col in ("source", "day", "status", "attempts", "read", "kept", "dups", "rejected", "note"):
+        table.add_column(col)
+    for r in recent(engine, limit, source):
+        table.add_row(
+            r["source"],
+            r["day"].isoformat(),
+            r["status"],
+            str(r["attempts"]),
+            str(r["records"]),
+            str(r["articles"]),
+            str(r["duplicates"]),
+            str(r["rejects"]),
+            r["note"] or "",
+        )
+    console.print(table)
+
+
 def _quiet_prefect(verbose: bool) -> None:
     """Keep flow-level progress lines, hide one line per task run unless --verbose."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
+from etl.backfill import record_outcome
 from etl.config import DedupConfig, load_settings, resolve_database_url
 from etl.errors import is_transient
 from etl.parallel import LocalPreparer, resolve_workers
@@ -27,8 +28,10 @@ from etl.pipeline import PreparedBatch, load_prepared
 from etl.records import RawRecord, Reject
 from etl.runner import run_ingest
 from etl.summary import RunSummary
+from etl.warehouse import partitions
 from etl.warehouse.db import engine_for
 from etl.warehouse.load import BatchCounts
+from etl.warehouse.schema import prepare_warehouse
 
 
 def _read_secret(block_name: str) -> str:
@@ -67,19 +70,43 @@ def load_batch_task(
     return load_prepared(engine_for(db_url), batch, dump_id=dump_id, run_id=run_id, source=source, cfg=cfg)
 
 
+def logical_day(source: str, config_path: str | None, given: str | None) -> datetime.date:
+    """The day a source run is for: the given date, else the scheduled start in the source's zone.
+
+    A late or catch-up run of a scheduled deployment still ingests the day it was
+    scheduled for; a manual run without a date takes today in that zone.
+    """
+    if given:
+        return datetime.date.fromisoformat(given)
+    from zoneinfo import ZoneInfo
+
+    from etl.sources.config import get_source
+
+    tz = ZoneInfo(get_source(source, config_path).timezone)
+    scheduled = flow_run.get_scheduled_start_time()
+    return scheduled.astimezone(tz).date() if scheduled else datetime.datetime.now(tz).date()
+
+
 @flow(name="ingest", log_prints=False)
 def ingest(
-    locations: list[str],
+    locations: list[str] | None = None,
     source: str | None = None,
     format: str = "auto",
     db_url: str | None = None,
     config_path: str | None = None,
     date: str | None = None,
 ) -> RunSummary:
-    """Ingest dump files, folders or globs into the warehouse, deduplicated."""
+    """Ingest dump files, folders, globs or URLs, or one day of a configured source."""
     logger = get_run_logger()
     settings = load_settings(config_path)
     url = resolve_database_url(db_url, settings)
+    locations = list(locations or [])
+    by_source = not locations and source is not None
+    day = logical_day(source, config_path, date) if by_source else None
+    run_id = str(flow_run.get_id() or "") or None
+    if by_source:
+        prepare_warehouse(engine_for(url), settings.dedup)
+        partitions.mark_running(engine_for(url), source, day, run_id or "")
 
     workers = resolve_workers(settings.ingest.workers)
 
@@ -101,21 +128,29 @@ def ingest(
             c.rejects,
         )
 
-    summary = run_ingest(
-        engine_for(url),
-        locations,
-        settings=settings,
-        source=source,
-        fmt=format,
-        run_id=str(flow_run.get_id() or "") or None,
-        prepare=prepare,
-        load=load,
-        progress=progress,
-        logger=logger,
-        day=datetime.date.fromisoformat(date) if date else None,
-        config_path=config_path,
-        resolve_secret=_read_secret,
-    )
+    try:
+        summary = run_ingest(
+            engine_for(url),
+            locations,
+            settings=settings,
+            source=source,
+            fmt=format,
+            run_id=run_id,
+            prepare=prepare,
+            load=load,
+            progress=progress,
+            logger=logger,
+            day=day,
+            config_path=config_path,
+            resolve_secret=_read_secret,
+        )
+    except Exception as exc:
+        if by_source:
+            partitions.mark_finished(engine_for(url), source, day, partitions.FAILED, note=str(exc))
+        raise
+    if by_source:
+        status = record_outcome(engine_for(url), source, day, summary)
+        logger.info("partition %s %s: %s", source, day, status)
     create_markdown_artifact(
         markdown=summary.markdown(), key="ingest-summary", description="newsetl ingest run"
     )

@@ -222,3 +222,12 @@ def http_server():
 
     with ScriptedServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A Prefect test server for the session (about 10 s to start, so once)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -8,11 +8,12 @@ table by constraints), which is what makes a resumed load exact.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -200,3 +201,28 @@ class IndexSetting(Base):
 
 
 Index("ix_lsh_bands_article_id", LshBand.article_id)
+
+
+class Partition(Base):
+    """One logical day of one source, as backfills and scheduled runs see it.
+
+    ``status``: pending, running, done, empty (no dump for that day) or failed;
+    counts are those of the run that last finished it.
+    """
+
+    __tablename__ = "partitions"
+    __table_args__ = (UniqueConstraint("source", "day"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(200))
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    run_id: Mapped[str | None] = mapped_column(String(36))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    articles: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    rejects: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,0 +1,72 @@
+"""Backfills: one partition per (source, day), each ingested on its own, resumable.
+
+The partition ledger (``partitions``) records each day's state. Planning skips
+days already ``done`` or ``empty`` unless forced, so a re-run does nothing and
+an interrupted backfill resumes where it stopped; a day left ``running`` by a
+crash is taken again. Dedup is warehouse-wide, so loading old days after newer
+ones still keeps one copy of each story.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy.engine import Engine
+
+from etl.errors import TerminalError
+from etl.summary import RunSummary
+from etl.warehouse import partitions
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionPlan:
+    day: date
+    action: str  # "run" | "skip"
+    reason: str
+
+
+def days_between(start: date, end: date) -> list[date]:
+    if end < start:
+        raise TerminalError(f"--end {end} is before --start {start}")
+    if (end - start).days > 3660:
+        raise TerminalError("a backfill covers at most ten years; split it")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def plan(engine: Engine, source: str, start: date, end: date, force: bool = False) -> list[PartitionPlan]:
+    known = partitions.states(engine, source, start, end)
+    out = []
+    for day in days_between(start, end):
+        state = known.get(day, {}).get("status")
+        if state in partitions.FINISHED and not force:
+            out.append(PartitionPlan(day, "skip", f"already {state}"))
+        else:
+            out.append(
+                PartitionPlan(day, "run", "forced" if state in partitions.FINISHED else state or "new")
+            )
+    return out
+
+
+def record_outcome(engine: Engine, source: str, day: date, summary: RunSummary) -> str:
+    """Mark a partition after its ingest: done, empty (no dump that day) or failed."""
+    t = summary.totals
+    if not summary.ok:
+        status = partitions.FAILED
+        note = "; ".join(f"{loc}: {why}" for loc, why in summary.failures)
+    elif not summary.dumps and summary.notes:
+        status, note = partitions.EMPTY, "; ".join(n for _, n in summary.notes)
+    else:
+        status, note = partitions.DONE, None
+    partitions.mark_finished(
+        engine,
+        source,
+        day,
+        status,
+        records=t.records,
+        articles=t.articles,
+        duplicates=t.duplicates,
+        rejects=t.rejects,
+        note=note,
+    )
+    return status

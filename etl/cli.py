@@ -336,6 +336,24 @@ def backfill(
 
 
 @app.command()
+def serve(db: DbOption = None) -> None:
+    """Serve the deployments (one scheduled ingest per source with a cron, plus backfill).
+
+    Needs a Prefect server (`prefect server start`, PREFECT_API_URL set): schedules do
+    not run on the ephemeral one. Stop with Ctrl-C.
+    """
+    settings = load_settings(state.config)
+    _quiet_prefect(state.verbose)
+    from prefect import serve as prefect_serve
+
+    from flows.deployments import build_deployments
+
+    deployments = build_deployments(state.config, resolve_database_url(db, settings))
+    console.print("serving: " + ", ".join(d.name for d in deployments))
+    prefect_serve(*deployments, pause_on_shutdown=False)
+
+
+@app.command()
 def status(
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     limit: Annotated[int, typer.Option(help="How many partitions to show.")] = 30,

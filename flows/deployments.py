@@ -1,0 +1,58 @@
+"""Deployments built from config: one scheduled ingest per source with a cron, and a backfill.
+
+``newsetl serve`` serves them from one long-lived process (no work pool needed);
+``prefect.yaml`` declares the same deployments for ``prefect deploy --all``.
+"""
+
+from __future__ import annotations
+
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.schedules import Cron
+
+from etl.sources.config import load_sources
+from flows.backfill import backfill
+from flows.ingest import ingest
+
+INGEST_FLOW = "ingest"
+
+
+def deployment_name(source: str) -> str:
+    return f"ingest-{source}"
+
+
+def build_deployments(config_path: str | None = None, db_url: str | None = None) -> list:
+    """RunnerDeployments for every configured source with a ``cron``, plus ``backfill``."""
+    common = {"config_path": config_path, "db_url": db_url}
+    one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+    deployments = []
+    for name, src in sorted(load_sources(config_path).items()):
+        if not src.cron:
+            continue
+        deployments.append(
+            ingest.to_deployment(
+                name=deployment_name(name),
+                schedules=[Cron(src.cron, timezone=src.timezone)],
+                parameters={"source": name, **common},
+                concurrency_limit=one_at_a_time,
+                description=f"Scheduled ingest of source {name!r} ({src.cron}, {src.timezone})",
+                tags=["newsetl", name],
+            )
+        )
+        # The same flow without a schedule, for the per-day runs a backfill starts.
+    deployments.append(
+        ingest.to_deployment(
+            name="ingest-manual",
+            parameters=common,
+            description="Manual or backfill-driven ingest runs (one per source and day)",
+            tags=["newsetl"],
+        )
+    )
+    deployments.append(
+        backfill.to_deployment(
+            name="backfill",
+            parameters={**common, "via_deployment": f"{INGEST_FLOW}/ingest-manual"},
+            description="Backfill a source over a date range, one ingest run per day",
+            tags=["newsetl"],
+        )
+    )
+    return deployments

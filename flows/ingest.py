@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
@@ -83,8 +83,8 @@ def logical_day(source: str, config_path: str | None, given: str | None) -> date
     from etl.sources.config import get_source
 
     tz = ZoneInfo(get_source(source, config_path).timezone)
-    scheduled = flow_run.get_scheduled_start_time()
-    return scheduled.astimezone(tz).date() if scheduled else datetime.datetime.now(tz).date()
+    scheduled = flow_run.get_scheduled_start_time()  # now, outside a flow run
+    return scheduled.astimezone(tz).date()
 
 
 @flow(name="ingest", log_prints=False)
@@ -154,4 +154,22 @@ def ingest(
     create_markdown_artifact(
         markdown=summary.markdown(), key="ingest-summary", description="newsetl ingest run"
     )
+    if summary.dumps:
+        create_table_artifact(
+            table=[
+                {
+                    "dump": d.location,
+                    "status": d.status,
+                    "read": d.counts.records,
+                    "kept": d.counts.articles,
+                    "exact": d.counts.exact_duplicates,
+                    "near": d.counts.near_duplicates,
+                    "rejected": d.counts.rejects,
+                    "seconds": round(d.seconds, 2),
+                }
+                for d in summary.dumps
+            ],
+            key="ingest-dumps",
+            description="per dump: read, kept, exact and near duplicates, rejected, seconds",
+        )
     return summary

@@ -48,7 +48,10 @@ def test_ingest_flow_runs_batches_as_tasks_and_publishes_a_summary(
     assert flow_runs[0].state.is_completed()
     names = sorted(t.name.rsplit("-", 1)[0] for t in task_runs)
     assert names.count("prepare-batch") == 3 and names.count("load-batch") == 3
-    assert artifacts and "records read | 11" in artifacts[0].data
+    by_key = {a.key: a for a in artifacts}
+    assert "records read | 11" in by_key["ingest-summary"].data
+    table = by_key["ingest-dumps"].data
+    assert "wire.jsonl" in str(table) and '"kept": 10' in str(table).replace("'", '"')
 
 
 def test_flow_fetches_a_gzipped_dump_with_a_prefect_secret(
@@ -89,3 +92,22 @@ download_dir = "{tmp_path / "downloads"}"
         "Bearer from-a-block"
     )
     assert "from-a-block" not in summary.markdown()
+
+
+def test_scheduled_run_ingests_the_day_it_was_scheduled_for(tmp_path: Path, monkeypatch) -> None:
+    import datetime
+
+    from flows.ingest import logical_day
+
+    config = tmp_path / "sources.toml"
+    config.write_text(
+        '[sources.moscow]\nkind = "http"\nurl = "https://x/{date:%Y-%m-%d}"\ntimezone = "Europe/Moscow"\n',
+        encoding="utf-8",
+    )
+    # scheduled for 22:30 UTC on March 4 = 01:30 on March 5 in Moscow, started late on March 6
+    from prefect.runtime import flow_run
+
+    scheduled = datetime.datetime(2024, 3, 4, 22, 30, tzinfo=datetime.UTC)
+    monkeypatch.setattr(flow_run, "get_scheduled_start_time", lambda: scheduled)
+    assert logical_day("moscow", str(config), None) == datetime.date(2024, 3, 5)
+    assert logical_day("moscow", str(config), "2024-01-02") == datetime.date(2024, 1, 2)

@@ -129,11 +129,14 @@ def _read_member(member, format: str) -> Iterator[RawRecord | Reject]:
     except TerminalError as exc:
         yield Reject(f"{member.location}#0", 0, RejectReason.UNREADABLE, f"could not be read: {exc}")
     except (OSError, EOFError, ValueError) as exc:
+        from etl.readers.containers import DecompressionLimitError
+
         where = f"after {read} record(s)" if read else "before any record"
-        yield Reject(
-            f"{member.location}#{read}",
-            read,
-            RejectReason.UNREADABLE,
-            f"{member.location} is truncated or corrupt {where}: {type(exc).__name__}: {exc}; "
-            "the records before the damage were kept",
-        )
+        if isinstance(exc, DecompressionLimitError):
+            reason = f"{member.location}: reading stopped {where}: {exc}"
+        else:
+            reason = (
+                f"{member.location} is truncated or corrupt {where}: {type(exc).__name__}: {exc}; "
+                "the records before the damage were kept"
+            )
+        yield Reject(f"{member.location}#{read}", read, RejectReason.UNREADABLE, reason)

@@ -387,7 +387,7 @@ def test_gzip_bomb_is_stopped_while_streaming(tmp_path: Path, small_limits):
     assert 0 < len(records) < 20_000  # stopped after about 1 MiB, not 47
     assert all(isinstance(r, RawRecord) for r in records)
     assert last.reason_code is RejectReason.UNREADABLE
-    assert "DecompressionLimitError: stopped after" in last.reason
+    assert "reading stopped after" in last.reason and "decompression bomb" in last.reason
     assert "decompression ratio above 50:1" in last.reason
     check_ordinals(items)
 

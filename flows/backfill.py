@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from etl.backfill import plan
 from etl.config import load_settings, resolve_database_url
+from etl.warehouse import partitions
 from etl.warehouse.db import engine_for
 from etl.warehouse.schema import prepare_warehouse
 from flows.ingest import ingest
@@ -37,8 +38,9 @@ def backfill(
 
     In-process, each day is a subflow run. With ``via_deployment`` (``flow/deployment``
     of the ingest flow, as the served ``backfill`` deployment sets it) each day is a
-    run of that deployment with the idempotency key ``source:day``, so a backfill
-    started twice never creates two runs for one day, and workers can take the days.
+    run of that deployment with the idempotency key ``source:day:attempt``, so a
+    backfill started twice never creates two runs for one day, and workers can take
+    the days.
     """
     logger = get_run_logger()
     settings = load_settings(config_path)
@@ -69,8 +71,11 @@ def backfill(
 
     def one_day(day: datetime.date) -> dict:
         if via_deployment:
-            # Same source and day, same run; a forced re-run needs a key of its own.
-            key = f"{source}:{day.isoformat()}" + (f":force:{flow_run_id()}" if force else "")
+            # Same source, day and attempt: same flow run, however often the backfill is
+            # started. A failed day counts an attempt, so resuming creates a new run; a
+            # forced re-run gets a key of its own.
+            attempts = partitions.states(engine, source, day, day).get(day, {}).get("attempts", 0)
+            key = f"{source}:{day.isoformat()}:{attempts}" + (f":force:{flow_run_id()}" if force else "")
             return _run_deployment_day(via_deployment, source, day, url, config_path, key)
         summary = ingest(
             locations=[], source=source, db_url=url, config_path=config_path, date=day.isoformat()
@@ -121,8 +126,6 @@ def _run_deployment_day(
 ) -> dict:
     """Run one day through the ingest deployment and read its outcome from the partition ledger."""
     from prefect.deployments import run_deployment
-
-    from etl.warehouse import partitions
 
     flow_run = run_deployment(
         deployment,

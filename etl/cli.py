@@ -63,7 +63,8 @@ def main_options(
         str | None,
         typer.Option(
             "--config",
-            help="Config file (TOML). Default: $NEWSETL_CONFIG, else config/newsetl.toml if present.",
+            help="Config file (TOML): settings and [sources.*]. Default: $NEWSETL_CONFIG, else "
+            "config/newsetl.toml and config/sources.toml if present.",
             show_default=False,
         ),
     ] = None,

@@ -23,8 +23,8 @@ def daily_dump(day_index: int) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in records).encode()
 
 
-@pytest.fixture
-def wire(http_server, tmp_path: Path) -> Path:
+def serve_wire(http_server, tmp_path: Path, extra: str = "") -> Path:
+    """Serve the three daily dumps and write a config declaring them as source ``wire``."""
     for i, day in enumerate(DAYS):
         http_server.route(f"/wire/{day}.jsonl", Reply(body=daily_dump(i)))
     config = tmp_path / "newsetl.toml"
@@ -34,12 +34,16 @@ def wire(http_server, tmp_path: Path) -> Path:
 kind = "http"
 url = "{http_server.base}/wire/{{date:%Y-%m-%d}}.jsonl"
 download_dir = "{tmp_path / "downloads"}"
-backoff_seconds = 0.01
-retries = 1
+{extra}
 """,
         encoding="utf-8",
     )
     return config
+
+
+@pytest.fixture
+def wire(http_server, tmp_path: Path) -> Path:
+    return serve_wire(http_server, tmp_path, "backoff_seconds = 0.01\nretries = 1")
 
 
 def partition_states(url: str) -> dict[str, tuple[str, int]]:

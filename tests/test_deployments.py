@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.httpserver import Reply
-from tests.test_backfill import DAYS, counts, daily_dump, partition_states
+from tests.test_backfill import DAYS, counts, partition_states, serve_wire
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 
@@ -83,20 +82,7 @@ def prefect_server(tmp_path: Path):
 def test_served_backfill_deployment_end_to_end(
     prefect_server, http_server, pg_url: str, tmp_path: Path
 ) -> None:
-    for i, day in enumerate(DAYS):
-        http_server.route(f"/wire/{day}.jsonl", Reply(body=daily_dump(i)))
-    config = tmp_path / "newsetl.toml"
-    config.write_text(
-        f"""
-[sources.wire]
-kind = "http"
-url = "{http_server.base}/wire/{{date:%Y-%m-%d}}.jsonl"
-download_dir = "{tmp_path / "downloads"}"
-cron = "0 6 * * *"
-timezone = "UTC"
-""",
-        encoding="utf-8",
-    )
+    config = serve_wire(http_server, tmp_path, 'cron = "0 6 * * *"\ntimezone = "UTC"')
     env = {**prefect_server, "NEWSETL_CONFIG": str(config), "NEWSETL_DATABASE_URL": pg_url}
     serve_log = (tmp_path / "serve.log").open("w")
     serve = subprocess.Popen(

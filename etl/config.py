@@ -21,6 +21,7 @@ DEFAULT_CONFIG_PATH = Path("config/newsetl.toml")
 DEFAULT_DATABASE_URL = "sqlite:///data/warehouse.db"
 SCHEMES = ("affine32", "affine64", "legacy")
 HASHFUNCS = ("xxh32", "sha1")
+POLICIES = ("first_seen", "longest", "latest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class DedupConfig:
     containment: float = 0.9
     min_containment_shingles: int = 30
     figures_must_agree: bool = True
+    policy: str = "first_seen"
 
     def __post_init__(self) -> None:
         if self.shingle_size < 1:
@@ -59,6 +61,8 @@ class DedupConfig:
                 f"dedup.bands x dedup.rows ({self.bands} x {self.rows}) must be positive "
                 f"and at most dedup.num_perm ({self.num_perm})"
             )
+        if self.policy not in POLICIES:
+            raise ConfigError(f"dedup.policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
         for name in ("threshold", "containment"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:

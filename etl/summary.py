@@ -48,6 +48,8 @@ class RunSummary:
             ("near duplicates", f"{t.near_duplicates:,}"),
             ("rejected", f"{t.rejects:,}"),
         ]
+        if t.replaced:
+            rows.append(("stored copies replaced (policy)", f"{t.replaced:,}"))
         if t.already_loaded:
             rows.append(("already loaded by an earlier run", f"{t.already_loaded:,}"))
         if self.failures:

@@ -311,3 +311,85 @@ def test_duplicates_record_how_they_relate_to_the_kept_story(engine, tmp_path: P
     run_ingest(engine, [str(dump)], settings=SETTINGS, source="wire")
     got = {r["title"]: r["relation"] for r in rows(engine, select(Duplicate.title, Duplicate.relation))}
     assert got == {"Copy": "copy", "Edited": "revision", "Early part": "excerpt", "Updated": "update"}
+
+
+@pytest.mark.parametrize("order", ["short first", "full first"])
+def test_longest_policy_keeps_the_fuller_version_whatever_the_order(
+    engine, tmp_path: Path, order: str
+) -> None:
+    full = story(71, words=400)
+    paras = full.split("\n\n")
+    short = "\n\n".join(paras[: len(paras) * 2 // 3])
+    records = [news_record("Short", short), news_record("Full", full)]
+    if order == "full first":
+        records.reverse()
+    dump = write_jsonl(tmp_path / "v.jsonl", records)
+    settings = Settings(dedup=DedupConfig(policy="longest"))
+
+    run_ingest(engine, [str(dump)], settings=settings, source="wire")
+
+    assert [r["title"] for r in rows(engine, select(Article.title))] == ["Full"]
+    dup = rows(engine, select(Duplicate.title, Duplicate.relation))
+    assert [(d["title"], d["relation"]) for d in dup] == [("Short", "excerpt")]
+
+
+def test_a_later_fuller_version_replaces_the_stored_one_under_longest(engine, tmp_path: Path) -> None:
+    full = story(72, words=400)
+    paras = full.split("\n\n")
+    short = "\n\n".join(paras[: len(paras) * 2 // 3])
+    settings = Settings(dedup=DedupConfig(policy="longest"))
+    first = run_ingest(
+        engine,
+        [str(write_jsonl(tmp_path / "d1.jsonl", [news_record("Short", short)]))],
+        settings=settings,
+        source="w",
+    )
+    kept_id = rows(engine, select(Article.id))[0]["id"]
+    copy = write_jsonl(tmp_path / "d0.jsonl", [news_record("Short copy", short, url="https://x.example/c")])
+    run_ingest(engine, [str(copy)], settings=settings, source="w")  # an exact copy of the stored one
+
+    second = run_ingest(
+        engine,
+        [str(write_jsonl(tmp_path / "d2.jsonl", [news_record("Full", full)]))],
+        settings=settings,
+        source="w",
+    )
+
+    assert second.totals.replaced == 1 and second.totals.articles == 1
+    stored = rows(engine, select(Article.id, Article.title, Article.body))
+    assert [(r["id"], r["title"]) for r in stored] == [(kept_id, "Full")]
+    assert stored[0]["body"] == full
+    dups = {r["title"]: r for r in rows(engine, select(Duplicate))}
+    assert dups["Short"]["relation"] == "excerpt" and dups["Short"]["duplicate_of"] == kept_id
+    assert dups["Short copy"]["duplicate_of"] == kept_id  # earlier duplicates still point at the story
+    # every run still accounts for each of its records exactly once, in the tables
+    for summary in (first, second):
+        assert (
+            count(engine, Article, run_id=summary.run_id) + count(engine, Duplicate, run_id=summary.run_id)
+            == 1
+        )
+    # and the index now describes the full version
+    again = run_ingest(
+        engine,
+        [str(write_jsonl(tmp_path / "d3.jsonl", [news_record("Full again", edit_words(full, 3))]))],
+        settings=settings,
+        source="w",
+    )
+    assert again.totals.near_duplicates == 1
+
+
+def test_latest_policy_keeps_the_most_recently_published(engine, tmp_path: Path) -> None:
+    text = story(73)
+    records = [
+        news_record("Day 5", text, day=5),
+        news_record("Day 9", text, day=9),
+        news_record("Day 7", text, day=7),
+    ]
+    settings = Settings(dedup=DedupConfig(policy="latest"))
+    run_ingest(engine, [str(write_jsonl(tmp_path / "l.jsonl", records))], settings=settings, source="w")
+    assert [r["title"] for r in rows(engine, select(Article.title))] == ["Day 9"]
+    later = write_jsonl(tmp_path / "l2.jsonl", [news_record("Day 12", text, day=12)])
+    summary = run_ingest(engine, [str(later)], settings=settings, source="w")
+    assert summary.totals.replaced == 1
+    assert [r["title"] for r in rows(engine, select(Article.title))] == ["Day 12"]
+    assert count(engine, Duplicate) == 3

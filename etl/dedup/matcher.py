@@ -48,6 +48,8 @@ class WarehouseIndex(Protocol):
 
     def dedup_texts(self, ids: Collection[int]) -> dict[int, str]: ...
 
+    def published(self, ids: Collection[int]) -> dict[int, object]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class KeptRef:
@@ -59,7 +61,7 @@ class KeptRef:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    action: str  # "keep" | "exact" | "near"
+    action: str  # "keep" | "exact" | "near" | "replace" (replaces a stored copy, see match_batch)
     kept: KeptRef | None = None
     measure: str | None = None  # "hash" | "jaccard" | "containment"
     similarity: float | None = None
@@ -119,8 +121,32 @@ def figures_agree(a: set[bytes], b: set[bytes]) -> bool:
     return not (fa - fb and fb - fa)
 
 
+def _preference(cfg: DedupConfig, item: PreparedArticle) -> float:
+    """Larger is preferred by the keep policy (first_seen has no preference)."""
+    if cfg.policy == "longest":
+        return float(len(item.shingles(cfg)))
+    if cfg.policy == "latest":
+        ts = item.article.published_at
+        return ts.timestamp() if ts else float("-inf")
+    return 0.0
+
+
+def _stored_preference(cfg: DedupConfig, aid: int, shingle_sets: dict, published: dict) -> float:
+    if cfg.policy == "longest":
+        return float(len(shingle_sets.get(aid, ())))
+    ts = published.get(aid)
+    return ts.timestamp() if ts else float("-inf")
+
+
 def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: DedupConfig) -> list[Decision]:
-    """One decision per item, in order; reads the warehouse in three bulk queries."""
+    """One decision per item (in item order); reads the warehouse in a few bulk queries.
+
+    Policy ``first_seen`` keeps the earliest: the warehouse, then batch order.
+    ``longest`` and ``latest`` process the batch from the most preferred record
+    down (ties by content hash), so the outcome does not depend on arrival order,
+    and a record preferred over a stored copy *replaces* it (decision ``replace``:
+    the stored row takes the new content, the old one becomes its duplicate).
+    """
     stored_by_hash = index.ids_by_hash({it.article.content_hash for it in items})
     all_keys = {int(k) for it in items for k in it.band_keys}
     stored_buckets = index.candidates(all_keys) if all_keys else {}
@@ -129,37 +155,77 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
     if stored_candidate_ids:
         texts = index.dedup_texts(stored_candidate_ids)
         stored_shingles = {aid: shingles(t, cfg.shingle_size) for aid, t in texts.items()}
+    ranked = cfg.policy != "first_seen"
+    published: dict = {}
+    if cfg.policy == "latest":
+        published = index.published(stored_candidate_ids | set(stored_by_hash.values()))
+    if cfg.policy == "longest":
+        missing = set(stored_by_hash.values()) - set(stored_shingles)
+        if missing:
+            extra = index.dedup_texts(missing)
+            stored_shingles.update({aid: shingles(t, cfg.shingle_size) for aid, t in extra.items()})
 
+    order = list(range(len(items)))
+    if ranked:
+        order.sort(key=lambda i: (-_preference(cfg, items[i]), items[i].article.content_hash, i))
     batch_by_hash: dict[str, int] = {}
     batch_buckets: dict[int, list[int]] = defaultdict(list)
-    decisions: list[Decision] = []
-    for i, item in enumerate(items):
+    replaced: set[int] = set()
+    decisions: list[Decision | None] = [None] * len(items)
+
+    def stored_match(i: int, aid: int, measure: str, score: float, theirs: set[bytes]) -> Decision:
+        item = items[i]
+        if (
+            ranked
+            and aid not in replaced
+            and _preference(cfg, item) > _stored_preference(cfg, aid, stored_shingles, published)
+        ):
+            replaced.add(aid)
+            old_to_new = "copy" if measure == "hash" else relation_of(theirs, item.shingles(cfg), cfg)
+            action = "replace"
+            for k in item.band_keys:
+                batch_buckets[int(k)].append(i)
+            batch_by_hash[item.article.content_hash] = i
+            return Decision(action, KeptRef(article_id=aid), measure, score, old_to_new)
+        action = "exact" if measure == "hash" else "near"
+        relation = "copy" if measure == "hash" else relation_of(item.shingles(cfg), theirs, cfg)
+        return Decision(action, KeptRef(article_id=aid), measure, score, relation)
+
+    for i in order:
+        item = items[i]
         h = item.article.content_hash
-        if h in stored_by_hash:
-            decisions.append(Decision("exact", KeptRef(article_id=stored_by_hash[h]), "hash", 1.0, "copy"))
-            continue
         if h in batch_by_hash:
-            decisions.append(Decision("exact", KeptRef(batch_index=batch_by_hash[h]), "hash", 1.0, "copy"))
+            decisions[i] = Decision("exact", KeptRef(batch_index=batch_by_hash[h]), "hash", 1.0, "copy")
+            continue
+        if h in stored_by_hash:
+            aid = stored_by_hash[h]
+            decisions[i] = stored_match(i, aid, "hash", 1.0, stored_shingles.get(aid, set()))
             continue
         keys = [int(k) for k in item.band_keys]
         # (score, ref, measure, kept shingles); ties go to the earliest candidate
         best: tuple[float, KeptRef, str, set[bytes]] | None = None
-        for aid in sorted({aid for k in keys for aid in stored_buckets.get(k, ())}):
-            theirs = stored_shingles.get(aid, set())
-            verdict = verify(item.shingles(cfg), theirs, cfg)
-            if verdict and (best is None or verdict[1] > best[0]):
-                best = (verdict[1], KeptRef(article_id=aid), verdict[0], theirs)
         for j in sorted({j for k in keys for j in batch_buckets.get(k, ())}):
             theirs = items[j].shingles(cfg)
             verdict = verify(item.shingles(cfg), theirs, cfg)
             if verdict and (best is None or verdict[1] > best[0]):
                 best = (verdict[1], KeptRef(batch_index=j), verdict[0], theirs)
+        for aid in sorted({aid for k in keys for aid in stored_buckets.get(k, ())}):
+            if aid in replaced:
+                continue  # its new content is a batch record, matched above
+            theirs = stored_shingles.get(aid, set())
+            verdict = verify(item.shingles(cfg), theirs, cfg)
+            if verdict and (best is None or verdict[1] > best[0]):
+                best = (verdict[1], KeptRef(article_id=aid), verdict[0], theirs)
         if best is not None:
-            relation = relation_of(item.shingles(cfg), best[3], cfg)
-            decisions.append(Decision("near", best[1], best[2], round(best[0], 4), relation))
+            score, ref, measure, theirs = best
+            if ref.article_id is not None:
+                decisions[i] = stored_match(i, ref.article_id, measure, round(score, 4), theirs)
+            else:
+                relation = relation_of(item.shingles(cfg), theirs, cfg)
+                decisions[i] = Decision("near", ref, measure, round(score, 4), relation)
             continue
-        decisions.append(KEEP)
+        decisions[i] = KEEP
         batch_by_hash[h] = i
         for k in keys:
             batch_buckets[k].append(i)
-    return decisions
+    return decisions  # type: ignore[return-value]

@@ -90,6 +90,16 @@ class SqlIndex:
             out.update({aid: dedup_text(body) for aid, body in rows})
         return out
 
+    def published(self, ids: Collection[int]) -> dict[int, object]:
+        out: dict[int, object] = {}
+        for part in chunked(ids):
+            wanted = self._values(part, BigInteger)
+            rows = self.conn.execute(
+                select(Article.id, Article.published_at).join(wanted, Article.id == wanted.c.value)
+            )
+            out.update(dict(rows.all()))
+        return out
+
 
 def ensure_fingerprint(conn: Connection, cfg: DedupConfig) -> None:
     """Record the dedup settings on first use; refuse to mix incompatible signatures later."""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from etl.config import DedupConfig
@@ -47,6 +47,7 @@ class BatchCounts:
     near_duplicates: int = 0
     rejects: int = 0
     already_loaded: int = 0
+    replaced: int = 0  # stored copies that a preferred record replaced (policy longest/latest)
 
     def __iadd__(self, other: BatchCounts) -> BatchCounts:
         for f in fields(self):
@@ -170,11 +171,21 @@ def load_batch(
             if d.action == "keep":
                 batch_ids[i] = next_id
                 next_id += 1
+            elif d.action == "replace":
+                batch_ids[i] = d.kept.article_id
+        replaced = _replace_stored(conn, fresh, decisions, run_id, dump_id, cfg)
 
         now = utcnow()
         article_rows, signature_rows, band_rows, duplicate_rows = [], [], [], []
         for i, (p, d) in enumerate(zip(fresh, decisions, strict=True)):
-            if d.action == "keep":
+            if d.action == "replace":
+                signature_rows.append(
+                    {"article_id": batch_ids[i], "signature": signature_to_bytes(p.signature, cfg)}
+                )
+                band_rows.extend(
+                    {"band_key": k, "article_id": batch_ids[i]} for k in {int(k) for k in p.band_keys}
+                )
+            elif d.action == "keep":
                 aid = batch_ids[i]
                 article_rows.append(_article_row(p, aid, run_id, dump_id, now))
                 signature_rows.append({"article_id": aid, "signature": signature_to_bytes(p.signature, cfg)})
@@ -191,13 +202,83 @@ def load_batch(
         bulk_insert(conn, Duplicate.__table__, duplicate_rows)
         bulk_insert(conn, RejectRow.__table__, reject_rows)
 
-        counts.articles = len(article_rows)
+        counts.articles = len(article_rows) + replaced
+        counts.replaced = replaced
         counts.exact_duplicates = sum(1 for d in decisions if d.action == "exact")
         counts.near_duplicates = sum(1 for d in decisions if d.action == "near")
         counts.rejects = len(reject_rows)
         counts.records = counts.articles + counts.duplicates + counts.rejects
         _advance_ledgers(conn, dump_id, run_id, end, counts)
         return counts
+
+
+_CONTENT_COLUMNS = (
+    "run_id",
+    "dump_id",
+    "ordinal",
+    "source",
+    "url",
+    "locator",
+    "title",
+    "body",
+    "lead",
+    "published_at",
+    "section",
+    "dateline",
+    "dateline_place",
+    "agency",
+    "topics",
+    "persons",
+    "authors",
+    "language",
+    "description",
+    "content_hash",
+    "ingested_at",
+)
+
+
+def _replace_stored(conn: Connection, fresh, decisions, run_id: str, dump_id: int, cfg: DedupConfig) -> int:
+    """Apply ``replace`` decisions: the stored row takes the new record, the old becomes its duplicate.
+
+    The article keeps its id, so duplicates that already point at it stay right;
+    the displaced version is recorded with its own run, dump and position, so
+    every run still accounts for each of its records exactly once.
+    """
+    pairs = [(p, d) for p, d in zip(fresh, decisions, strict=True) if d.action == "replace"]
+    if not pairs:
+        return 0
+    ids = [d.kept.article_id for _, d in pairs]
+    old = {r.id: r for r in conn.execute(select(Article.__table__).where(Article.id.in_(ids)))}
+    now = utcnow()
+    displaced = []
+    for p, d in pairs:
+        aid = d.kept.article_id
+        before = old[aid]
+        displaced.append(
+            {
+                "run_id": before.run_id,
+                "dump_id": before.dump_id,
+                "ordinal": before.ordinal,
+                "source": before.source,
+                "url": before.url,
+                "locator": before.locator,
+                "title": before.title,
+                "published_at": before.published_at,
+                "content_hash": before.content_hash,
+                "duplicate_of": aid,
+                "method": "exact" if d.measure == "hash" else "near",
+                "measure": d.measure,
+                "similarity": d.similarity,
+                "relation": d.relation,
+                "ingested_at": before.ingested_at,
+            }
+        )
+        row = _article_row(p, aid, run_id, dump_id, now)
+        conn.execute(update(Article).where(Article.id == aid).values({c: row[c] for c in _CONTENT_COLUMNS}))
+    conn.execute(delete(LshBand).where(LshBand.article_id.in_(ids)))
+    conn.execute(delete(ArticleSignature).where(ArticleSignature.article_id.in_(ids)))
+    bulk_insert(conn, Duplicate.__table__, displaced)
+    return len(pairs)
 
 
 def _advance_ledgers(conn: Connection, dump_id: int, run_id: str, end: int, c: BatchCounts) -> None:

@@ -285,19 +285,30 @@ def _compressed(
             yield from _entry(inner_name, location, inner, depth, limits)
 
 
+def _open_zip(source: BinaryIO, location: str, limits: Limits) -> zipfile.ZipFile | Reject:
+    """The archive, or the reject saying why it cannot be read (too many entries, damaged)."""
+    try:
+        problem = _too_many_zip_entries(source, location, limits)
+        if problem:
+            return problem
+        return zipfile.ZipFile(source)
+    except (*_READ_ERRORS, RuntimeError) as exc:
+        return _reject(location, RejectReason.UNREADABLE, _not_readable(location, "zip archive", exc))
+
+
 def _zip_file(path: Path, location: str, limits: Limits) -> Iterator[Member | Reject]:
     try:
-        with path.open("rb") as fh:
-            problem = _too_many_zip_entries(fh, location, limits)
-        if problem:
-            yield problem
-            return
-        archive = zipfile.ZipFile(path)
-    except (*_READ_ERRORS, RuntimeError) as exc:
+        source = path.open("rb")
+    except _READ_ERRORS as exc:
         yield _reject(location, RejectReason.UNREADABLE, _not_readable(location, "zip archive", exc))
         return
-    with archive:
-        yield from _zip_members(archive, location, 1, limits)
+    with source:
+        archive = _open_zip(source, location, limits)
+        if isinstance(archive, Reject):
+            yield archive
+            return
+        with archive:
+            yield from _zip_members(archive, location, 1, limits)
 
 
 def _nested_zip(
@@ -326,14 +337,9 @@ def _nested_zip(
             return
         source = io.BytesIO(data)
     with source:
-        try:
-            problem = _too_many_zip_entries(source, location, limits)
-            if problem:
-                yield problem
-                return
-            archive = zipfile.ZipFile(source)
-        except (*_READ_ERRORS, RuntimeError) as exc:
-            yield _reject(location, RejectReason.UNREADABLE, _not_readable(location, "zip archive", exc))
+        archive = _open_zip(source, location, limits)
+        if isinstance(archive, Reject):
+            yield archive
             return
         with archive:
             yield from _zip_members(archive, location, depth, limits)

@@ -153,8 +153,12 @@ download_dir = "{tmp_path / "downloads"}"
     engine.dispose()
 
 
-def test_html_page_served_as_a_dump_becomes_one_reject(http_server, tmp_path: Path, sqlite_url: str) -> None:
+def test_html_page_served_as_a_dump_becomes_one_reject(
+    http_server, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from etl.warehouse.db import make_engine
+
+    monkeypatch.chdir(tmp_path)  # ad-hoc URLs download under ./data/downloads
 
     url = http_server.route("/d/oops.jsonl", Reply(body=b"<html><body>Service unavailable</body></html>"))
     engine = make_engine(sqlite_url)

@@ -285,15 +285,19 @@ def _compressed(
             yield from _entry(inner_name, location, inner, depth, limits)
 
 
-def _open_zip(source: BinaryIO, location: str, limits: Limits) -> zipfile.ZipFile | Reject:
-    """The archive, or the reject saying why it cannot be read (too many entries, damaged)."""
-    try:
-        problem = _too_many_zip_entries(source, location, limits)
+def _zip_from(source: BinaryIO, location: str, depth: int, limits: Limits) -> Iterator[Member | Reject]:
+    """Members of the zip in ``source`` (closed afterwards), or one reject saying why it cannot be read."""
+    with source:
+        try:
+            problem = _too_many_zip_entries(source, location, limits)
+            archive = None if problem else zipfile.ZipFile(source)
+        except (*_READ_ERRORS, RuntimeError) as exc:
+            problem = _reject(location, RejectReason.UNREADABLE, _not_readable(location, "zip archive", exc))
         if problem:
-            return problem
-        return zipfile.ZipFile(source)
-    except (*_READ_ERRORS, RuntimeError) as exc:
-        return _reject(location, RejectReason.UNREADABLE, _not_readable(location, "zip archive", exc))
+            yield problem
+            return
+        with archive:
+            yield from _zip_members(archive, location, depth, limits)
 
 
 def _zip_file(path: Path, location: str, limits: Limits) -> Iterator[Member | Reject]:
@@ -302,13 +306,7 @@ def _zip_file(path: Path, location: str, limits: Limits) -> Iterator[Member | Re
     except _READ_ERRORS as exc:
         yield _reject(location, RejectReason.UNREADABLE, _not_readable(location, "zip archive", exc))
         return
-    with source:
-        archive = _open_zip(source, location, limits)
-        if isinstance(archive, Reject):
-            yield archive
-            return
-        with archive:
-            yield from _zip_members(archive, location, 1, limits)
+    yield from _zip_from(source, location, 1, limits)
 
 
 def _nested_zip(
@@ -336,13 +334,7 @@ def _nested_zip(
             yield _zip_too_big(location, None, cap)
             return
         source = io.BytesIO(data)
-    with source:
-        archive = _open_zip(source, location, limits)
-        if isinstance(archive, Reject):
-            yield archive
-            return
-        with archive:
-            yield from _zip_members(archive, location, depth, limits)
+    yield from _zip_from(source, location, depth, limits)
 
 
 def _zip_members(

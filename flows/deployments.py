@@ -38,7 +38,7 @@ def build_deployments(config_path: str | None = None, db_url: str | None = None)
                 tags=["newsetl", name],
             )
         )
-        # The same flow without a schedule, for the per-day runs a backfill starts.
+    # The same flow without a schedule, for manual runs and the per-day runs of a backfill.
     deployments.append(
         ingest.to_deployment(
             name="ingest-manual",

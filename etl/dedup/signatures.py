@@ -7,7 +7,7 @@ the in-batch index and the persistent one in the warehouse.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import xxhash
@@ -71,11 +71,3 @@ def signature_from_bytes(data: bytes, cfg: DedupConfig) -> np.ndarray:
 
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / len(a)
-
-
-def keys_of(rows: Sequence[np.ndarray]) -> set[int]:
-    """All band keys of several articles, as Python ints for a database query."""
-    out: set[int] = set()
-    for row in rows:
-        out.update(int(k) for k in row)
-    return out

@@ -74,12 +74,6 @@ def finish_run(
         )
 
 
-def get_run(engine: Engine, run_id: str) -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(Run.__table__).where(Run.id == run_id)).first()
-        return dict(row._mapping) if row else None
-
-
 def claim_dump(
     engine: Engine,
     *,

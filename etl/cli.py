@@ -239,14 +239,20 @@ def explain(
             f"{d['measure']} {d['similarity']:.3f}) "
             f"in run {d['run_id']}: {d['title']!r}"
         )
-        console.print(f"  kept copy: article {k['id']} {k['title']!r} ({k['locator']}), first seen wins")
+        console.print(
+            f"  kept copy: article {k['id']} {k['title']!r} ({k['locator']}), policy {settings.dedup.policy}"
+        )
     table = Table(
-        title="nearest stored neighbours (LSH candidates, exact 5-gram scores)", title_justify="left"
+        title="nearest stored neighbours (LSH candidates; exact 5-gram Jaccard and containment, "
+        "share of words in order)",
+        title_justify="left",
     )
-    for col in ("article", "jaccard", "containment", "title"):
+    for col in ("article", "jaccard", "containment", "words", "title"):
         table.add_column(col)
     for n in out.neighbours:
-        table.add_row(str(n.article_id), f"{n.jaccard:.3f}", f"{n.containment:.3f}", n.title)
+        table.add_row(
+            str(n.article_id), f"{n.jaccard:.3f}", f"{n.containment:.3f}", f"{n.words:.3f}", n.title
+        )
     if out.neighbours:
         console.print(table)
     else:

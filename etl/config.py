@@ -30,8 +30,9 @@ class DedupConfig:
 
     ``bands`` x ``rows`` must not exceed ``num_perm``. The defaults (32 x 4 over
     128 permutations) flag a pair at Jaccard 0.8 with probability ~1.0 and at 0.6
-    with ~0.99; every candidate is then verified on its exact shingle sets, so
-    the generous banding costs lookups, not precision.
+    with ~0.99; the lead bands (8 x 3 over the first 30 words) flag a brief and
+    the story it was cut from however low their Jaccard. Every candidate is then
+    verified on the exact texts, so generous banding costs lookups, not precision.
     """
 
     shingle_size: int = 5
@@ -41,9 +42,14 @@ class DedupConfig:
     seed: int = 1
     bands: int = 32
     rows: int = 4
+    lead_words: int = 30
+    lead_bands: int = 8
+    lead_rows: int = 3
     threshold: float = 0.8
     containment: float = 0.9
-    min_containment_shingles: int = 30
+    min_containment_shingles: int = 20
+    edit_similarity: float = 0.9
+    min_edit_words: int = 20
     figures_must_agree: bool = True
     policy: str = "first_seen"
 
@@ -61,9 +67,13 @@ class DedupConfig:
                 f"dedup.bands x dedup.rows ({self.bands} x {self.rows}) must be positive "
                 f"and at most dedup.num_perm ({self.num_perm})"
             )
+        if self.lead_bands < 0 or self.lead_rows < 1 or self.lead_words < 1:
+            raise ConfigError("dedup.lead_bands must be >= 0, dedup.lead_rows and dedup.lead_words >= 1")
         if self.policy not in POLICIES:
             raise ConfigError(f"dedup.policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
-        for name in ("threshold", "containment"):
+        if self.min_edit_words < 1:
+            raise ConfigError("dedup.min_edit_words must be at least 1")
+        for name in ("threshold", "containment", "edit_similarity"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ConfigError(f"dedup.{name} must be in (0, 1], got {value}")
@@ -74,6 +84,7 @@ class DedupConfig:
         return (
             f"w{self.shingle_size}-p{self.num_perm}-{self.scheme}-{self.hashfunc}-s{self.seed}"
             f"-b{self.bands}x{self.rows}-k1"
+            + (f"-lead{self.lead_words}w{self.lead_bands}x{self.lead_rows}" if self.lead_bands else "")
         )
 
     def candidate_probability(self, jaccard: float) -> float:

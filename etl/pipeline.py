@@ -24,8 +24,7 @@ from sqlalchemy.engine import Engine
 
 from etl.config import DedupConfig, Settings
 from etl.dedup.matcher import PreparedArticle
-from etl.dedup.shingles import shingles
-from etl.dedup.signatures import band_keys, compute_signatures
+from etl.dedup.signatures import sign
 from etl.errors import EtlError, TerminalError
 from etl.normalize import normalize_all
 from etl.parallel import submit_prepare
@@ -137,8 +136,7 @@ def prepare_batch(records: Sequence[RawRecord | Reject], source: str, cfg: Dedup
     rejects: list[Reject] = []
     for item in normalize_all(records, source):
         (articles if isinstance(item, Article) else rejects).append(item)
-    signatures = compute_signatures((shingles(a.dedup_text, cfg.shingle_size) for a in articles), cfg)
-    keys = band_keys(signatures, cfg)
+    signatures, keys = sign([a.dedup_text for a in articles], cfg)
     prepared = [
         PreparedArticle(article=a, signature=signatures[i], band_keys=keys[i]) for i, a in enumerate(articles)
     ]

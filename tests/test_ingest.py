@@ -313,6 +313,43 @@ def test_duplicates_record_how_they_relate_to_the_kept_story(engine, tmp_path: P
     assert got == {"Copy": "copy", "Edited": "revision", "Early part": "excerpt", "Updated": "update"}
 
 
+def test_a_lightly_edited_short_story_in_a_later_run_is_a_revision(engine, tmp_path: Path) -> None:
+    from etl.warehouse.explain import explain
+
+    base = story(81, words=70)
+    day1 = write_jsonl(tmp_path / "d1.jsonl", [news_record("Brief", base)])
+    day2 = write_jsonl(tmp_path / "d2.jsonl", [news_record("Brief, corrected", edit_words(base, 3), day=2)])
+    run_ingest(engine, [str(day1)], settings=SETTINGS, source="wire")
+
+    summary = run_ingest(engine, [str(day2)], settings=SETTINGS, source="wire")
+
+    assert (summary.totals.articles, summary.totals.near_duplicates) == (0, 1)
+    dup = rows(engine, select(Duplicate.measure, Duplicate.relation, Duplicate.similarity))[0]
+    assert (dup["measure"], dup["relation"]) == ("edit", "revision") and dup["similarity"] >= 0.95
+    why = explain(engine, "https://example.org/brief,-corrected", SETTINGS.dedup)
+    assert why.found == "duplicate" and why.kept["title"] == "Brief"
+
+
+@pytest.mark.parametrize("lead_bands", [8, 0])
+def test_a_short_brief_of_a_long_story_is_found_through_its_lead(
+    engine, tmp_path: Path, lead_bands: int
+) -> None:
+    full = story(82, words=300)
+    brief = " ".join(full.split(" ")[:45])  # the first sentences: Jaccard with the story ~0.15
+    day1 = write_jsonl(tmp_path / "d1.jsonl", [news_record("Full story", full)])
+    day2 = write_jsonl(tmp_path / "d2.jsonl", [news_record("Brief", brief, day=2)])
+    settings = Settings(dedup=DedupConfig(lead_bands=lead_bands))
+    run_ingest(engine, [str(day1)], settings=settings, source="wire")
+
+    summary = run_ingest(engine, [str(day2)], settings=settings, source="wire")
+
+    if lead_bands:
+        assert summary.totals.near_duplicates == 1
+        assert rows(engine, select(Duplicate.relation))[0]["relation"] == "excerpt"
+    else:  # the body bands alone cannot see a pair this dissimilar
+        assert summary.totals.articles == 1
+
+
 @pytest.mark.parametrize("order", ["short first", "full first"])
 def test_longest_policy_keeps_the_fuller_version_whatever_the_order(
     engine, tmp_path: Path, order: str

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from rapidfuzz.distance import Indel
+
 from etl.text import words
+
+
+@dataclass(frozen=True, slots=True)
+class TextFeatures:
+    """What verification compares, computed once per text: its word sequence and shingle set."""
+
+    tokens: list[str]
+    shingles: set[bytes]
+
+
+def features(text: str, size: int) -> TextFeatures:
+    tokens = words(text)
+    return TextFeatures(tokens, shingles_of(tokens, size))
 
 
 def shingles(text: str, size: int) -> set[bytes]:
     """Word ``size``-grams of the normalised text; a text shorter than ``size`` words is one shingle."""
-    tokens = words(text)
+    return shingles_of(words(text), size)
+
+
+def shingles_of(tokens: list[str], size: int) -> set[bytes]:
+    """Word ``size``-grams of already normalised tokens (see :func:`shingles`)."""
     if not tokens:
         return set()
     if len(tokens) <= size:
@@ -28,3 +49,15 @@ def containment(a: set[bytes], b: set[bytes]) -> float:
         return 0.0
     small, large = (a, b) if len(a) <= len(b) else (b, a)
     return len(small & large) / len(small)
+
+
+def word_similarity(a: list[str], b: list[str], cutoff: float = 0.0) -> float:
+    """``2 * LCS / (len(a) + len(b))`` over word sequences; 0.0 when below ``cutoff``.
+
+    The share of words the two texts have in the same order: a 100-word story
+    with three words replaced scores 0.97, where its 5-gram Jaccard is only about
+    0.75 (each replaced word breaks five shingles). Exact, bit-parallel LCS.
+    """
+    if not a or not b:
+        return 0.0
+    return Indel.normalized_similarity(a, b, score_cutoff=cutoff)

@@ -8,8 +8,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from etl.config import DedupConfig
-from etl.dedup.shingles import containment, jaccard, shingles
-from etl.dedup.signatures import band_keys, compute_signatures
+from etl.dedup.shingles import containment, features, jaccard, word_similarity
+from etl.dedup.signatures import sign
 from etl.text import dedup_text
 from etl.warehouse.index import SqlIndex
 from etl.warehouse.models import Article, Duplicate
@@ -21,6 +21,7 @@ class Neighbour:
     title: str
     jaccard: float
     containment: float
+    words: float  # share of words in the same order (the "edit" measure)
 
 
 @dataclass(slots=True)
@@ -64,8 +65,8 @@ def explain(engine: Engine, query: str, cfg: DedupConfig, limit: int = 5) -> Exp
             return out
         out.found = "article" if out.article else "duplicate"
         text = dedup_text(subject["body"])
-        mine = shingles(text, cfg.shingle_size)
-        keys = band_keys(compute_signatures([mine], cfg), cfg)[0]
+        mine = features(text, cfg.shingle_size)
+        keys = sign([text], cfg)[1][0]
         index = SqlIndex(conn)
         ids = {aid for ids in index.candidates({int(k) for k in keys}).values() for aid in ids}
         ids.discard(subject["id"])
@@ -76,10 +77,16 @@ def explain(engine: Engine, query: str, cfg: DedupConfig, limit: int = 5) -> Exp
             else {}
         )
         for aid, other_text in texts.items():
-            theirs = shingles(other_text, cfg.shingle_size)
+            theirs = features(other_text, cfg.shingle_size)
             out.neighbours.append(
-                Neighbour(aid, titles.get(aid, ""), jaccard(mine, theirs), containment(mine, theirs))
+                Neighbour(
+                    aid,
+                    titles.get(aid, ""),
+                    jaccard(mine.shingles, theirs.shingles),
+                    containment(mine.shingles, theirs.shingles),
+                    word_similarity(mine.tokens, theirs.tokens),
+                )
             )
-        out.neighbours.sort(key=lambda n: (-max(n.jaccard, n.containment), n.article_id))
+        out.neighbours.sort(key=lambda n: (-max(n.jaccard, n.containment, n.words), n.article_id))
         del out.neighbours[limit:]
     return out

@@ -135,8 +135,7 @@ def reindex(engine, cfg: DedupConfig, chunk: int = 2000, progress=None) -> int:
     """
     from sqlalchemy import delete, update
 
-    from etl.dedup.shingles import shingles
-    from etl.dedup.signatures import band_keys, compute_signatures, signature_to_bytes
+    from etl.dedup.signatures import sign, signature_to_bytes
     from etl.warehouse.bulk import bulk_insert
     from etl.warehouse.load import take_dedup_lock
     from etl.warehouse.models import ArticleSignature
@@ -153,8 +152,7 @@ def reindex(engine, cfg: DedupConfig, chunk: int = 2000, progress=None) -> int:
             ).all()
             if not rows:
                 break
-            sigs = compute_signatures((shingles(dedup_text(body), cfg.shingle_size) for _, body in rows), cfg)
-            keys = band_keys(sigs, cfg)
+            sigs, keys = sign([dedup_text(body) for _, body in rows], cfg)
             bulk_insert(
                 conn,
                 ArticleSignature.__table__,

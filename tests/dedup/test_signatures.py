@@ -6,7 +6,7 @@ import numpy as np
 
 from etl.config import DedupConfig
 from etl.dedup.matcher import verify
-from etl.dedup.shingles import containment, jaccard, shingles
+from etl.dedup.shingles import containment, features, jaccard, shingles
 from etl.dedup.signatures import (
     band_keys,
     compute_signatures,
@@ -44,23 +44,42 @@ def test_signature_bytes_round_trip() -> None:
     assert np.array_equal(signature_from_bytes(data, CFG), sig)
 
 
+def _f(text: str):
+    return features(text, CFG.shingle_size)
+
+
 def test_verify_accepts_resemblance_and_containment_but_not_overlap() -> None:
-    full = shingles(story(9, words=400), CFG.shingle_size)
-    edited = shingles(edit_words(story(9, words=400), 4), CFG.shingle_size)
-    half = shingles(" ".join(story(9, words=400).split(" ")[:200]), CFG.shingle_size)
-    other = shingles(story(10, words=400), CFG.shingle_size)
+    full = _f(story(9, words=400))
+    edited = _f(edit_words(story(9, words=400), 4))
+    half = _f(" ".join(story(9, words=400).split(" ")[:200]))
+    other = _f(story(10, words=400))
     assert verify(full, edited, CFG)[0] == "jaccard"
     measure, score = verify(full, half, CFG)
-    assert measure == "containment" and score >= 0.9 and jaccard(full, half) < 0.8
+    assert measure == "containment" and score >= 0.9 and jaccard(full.shingles, half.shingles) < 0.8
     assert verify(full, other, CFG) is None
-    assert containment(full, other) < 0.05
+    assert containment(full.shingles, other.shingles) < 0.05
 
 
-def test_short_texts_are_not_matched_by_containment() -> None:
-    tiny = shingles("Markets closed higher on Friday.", CFG.shingle_size)
-    big = shingles("Markets closed higher on Friday. " + story(3), CFG.shingle_size)
-    assert containment(tiny, big) == 1.0
+def test_a_short_story_with_a_few_words_changed_is_an_edit_not_a_new_story() -> None:
+    base = story(21, words=70)
+    edited = edit_words(base, 3)
+    a, b = _f(base), _f(edited)
+    assert jaccard(a.shingles, b.shingles) < CFG.threshold  # each edit breaks five shingles
+    assert containment(a.shingles, b.shingles) < CFG.containment
+    measure, score = verify(a, b, CFG)
+    assert measure == "edit" and score >= 0.95
+    assert verify(b, a, CFG) == (measure, score)
+    rewritten = edit_words(base, 12)  # one word in six: a different text
+    assert verify(a, _f(rewritten), CFG) is None
+
+
+def test_short_texts_are_not_matched_by_containment_or_edits() -> None:
+    tiny = _f("Markets closed higher on Friday.")
+    big = _f("Markets closed higher on Friday. " + story(3))
+    assert containment(tiny.shingles, big.shingles) == 1.0
     assert verify(tiny, big, CFG) is None
+    line = "Shares of the company closed higher on Friday after a strong quarterly report from its main unit"
+    assert verify(_f(line), _f(line.replace("higher", "lower")), CFG) is None  # 18 words: too short
 
 
 def test_same_template_with_other_figures_is_another_story() -> None:
@@ -71,16 +90,16 @@ def test_same_template_with_other_figures_is_another_story() -> None:
         "reserves to the banking system."
     )
     day2 = day1.replace("1.5 billion", "2.5 billion")
-    a, b = shingles(day1, CFG.shingle_size), shingles(day2, CFG.shingle_size)
-    assert jaccard(a, b) > 0.6
+    a, b = _f(day1), _f(day2)
+    assert jaccard(a.shingles, b.shingles) > 0.6
     assert verify(a, b, CFG) is None
-    reissued = shingles(day1 + " The Fed said the operation would settle on Friday.", CFG.shingle_size)
+    reissued = _f(day1 + " The Fed said the operation would settle on Friday.")
     assert verify(a, reissued, CFG) is not None
 
 
 def test_figure_rule_is_symmetric_and_allows_one_sided_additions() -> None:
     base = "The council approved eleven kilometres of cycle lanes after 4,000 comments. " + story(12)
     edited = base.replace("eleven kilometres", "11 kilometres")
-    a, b = shingles(base, CFG.shingle_size), shingles(edited, CFG.shingle_size)
+    a, b = _f(base), _f(edited)
     assert verify(a, b, CFG) is not None
     assert verify(b, a, CFG) is not None

@@ -354,6 +354,21 @@ def main() -> None:
                 )
     counts = Counter(kinds.values())
     print(f"\nvariants per kind: {dict(counts)}")
+    print_banding(DedupConfig(**overrides))
+
+
+def print_banding(cfg: DedupConfig) -> None:
+    """Probability that LSH proposes a pair, by Jaccard: newsetl's body bands vs datasketch's choice."""
+    ds = MinHashLSH(threshold=0.8, num_perm=128)
+    theirs = DedupConfig(bands=ds.b, rows=ds.r)
+    points = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
+    print("P(candidate) by Jaccard:  " + "  ".join(f"{j:.1f}" for j in points))
+    for label, c in ((f"newsetl {cfg.bands} x {cfg.rows}", cfg), (f"datasketch {ds.b} x {ds.r}", theirs)):
+        print(f"  {label:<21}" + "  ".join(f"{c.candidate_probability(j):.2f}" for j in points))
+    print(
+        f"  (plus newsetl's lead bands, {cfg.lead_bands} x {cfg.lead_rows} over the first "
+        f"{cfg.lead_words} words, which propose briefs and their stories whatever their Jaccard)"
+    )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def fill(url: str, start_id: int, count: int, cfg, rng: random.Random) -> None:
                     f"{i}\tfiller\t{dump_id}\t{i}\tfiller\tfiller#{i}\tFiller {i}\tfiller story {i}\t"
                     f"[]\t[]\t[]\t{uuid.uuid4().hex}{uuid.uuid4().hex}\t2026-01-01\n"
                 )
-                for _ in range(cfg.bands):
+                for _ in range(cfg.bands + cfg.lead_bands):
                     bands.write(f"{rng.getrandbits(63) - (1 << 62)}\t{i}\n")
             with cur.copy(
                 "COPY articles (id, run_id, dump_id, ordinal, source, locator, title, body, topics,"

@@ -30,7 +30,7 @@ class DedupConfig:
 
     ``bands`` x ``rows`` must not exceed ``num_perm``. The defaults (32 x 4 over
     128 permutations) flag a pair at Jaccard 0.8 with probability ~1.0 and at 0.6
-    with ~0.99; the lead bands (8 x 3 over the first 30 words) flag a brief and
+    with ~0.99; the lead bands (4 x 3 over the first 30 words) flag a brief and
     the story it was cut from however low their Jaccard. Every candidate is then
     verified on the exact texts, so generous banding costs lookups, not precision.
     """
@@ -43,7 +43,7 @@ class DedupConfig:
     bands: int = 32
     rows: int = 4
     lead_words: int = 30
-    lead_bands: int = 8
+    lead_bands: int = 4
     lead_rows: int = 3
     threshold: float = 0.8
     containment: float = 0.9

@@ -330,7 +330,7 @@ def test_a_lightly_edited_short_story_in_a_later_run_is_a_revision(engine, tmp_p
     assert why.found == "duplicate" and why.kept["title"] == "Brief"
 
 
-@pytest.mark.parametrize("lead_bands", [8, 0])
+@pytest.mark.parametrize("lead_bands", [4, 0])
 def test_a_short_brief_of_a_long_story_is_found_through_its_lead(
     engine, tmp_path: Path, lead_bands: int
 ) -> None:

@@ -235,6 +235,9 @@ def instrumented_run(url: str, dump: Path, settings: Settings) -> tuple[dict[str
 
 
 def flow_run(url: str, dump: Path, config: Path) -> tuple[float, object]:
+    from flows import use_local_server_defaults
+
+    use_local_server_defaults()  # as the CLI does
     from flows.ingest import ingest
 
     started = time.perf_counter()

@@ -390,11 +390,9 @@ def status(
 
 def _quiet_prefect(verbose: bool) -> None:
     """Keep flow-level progress lines, hide one line per task run unless --verbose."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # The ephemeral server keeps its state in SQLite; wait for its lock rather than fail.
-    os.environ.setdefault("PREFECT_SERVER_DATABASE_TIMEOUT", "60")
-    # On a busy two-core machine the temporary server can need more than the default 20 s.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from flows import use_local_server_defaults
+
+    use_local_server_defaults()
     if verbose:
         return
     # The ephemeral server process logs cancelled-task tracebacks when it stops at

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterable
 from datetime import date
 from typing import Annotated
 
@@ -242,19 +243,16 @@ def explain(
         console.print(
             f"  kept copy: article {k['id']} {k['title']!r} ({k['locator']}), policy {settings.dedup.policy}"
         )
-    table = Table(
-        title="nearest stored neighbours (LSH candidates; exact 5-gram Jaccard and containment, "
-        "share of words in order)",
-        title_justify="left",
-    )
-    for col in ("article", "jaccard", "containment", "words", "title"):
-        table.add_column(col)
-    for n in out.neighbours:
-        table.add_row(
-            str(n.article_id), f"{n.jaccard:.3f}", f"{n.containment:.3f}", f"{n.words:.3f}", n.title
-        )
     if out.neighbours:
-        console.print(table)
+        _print_table(
+            "nearest stored neighbours (LSH candidates; exact 5-gram Jaccard and containment, "
+            "share of words in order)",
+            ("article", "jaccard", "containment", "words", "title"),
+            (
+                (str(n.article_id), f"{n.jaccard:.3f}", f"{n.containment:.3f}", f"{n.words:.3f}", n.title)
+                for n in out.neighbours
+            ),
+        )
     else:
         console.print("  no other stored article shares an LSH band with it")
 
@@ -268,22 +266,24 @@ def runs(
     from etl.warehouse.ledger import recent_runs
 
     engine, _ = _engine(db)
-    table = Table(title="recent runs", title_justify="left")
-    for col in ("started", "status", "kind", "read", "kept", "exact", "near", "rejected", "run id"):
-        table.add_column(col)
-    for r in recent_runs(engine, limit):
-        table.add_row(
-            f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
-            r["status"],
-            r["kind"],
-            str(r["records_read"]),
-            str(r["articles"]),
-            str(r["exact_duplicates"]),
-            str(r["near_duplicates"]),
-            str(r["rejects"]),
-            r["id"],
-        )
-    console.print(table)
+    _print_table(
+        "recent runs",
+        ("started", "status", "kind", "read", "kept", "exact", "near", "rejected", "run id"),
+        (
+            (
+                f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+                r["status"],
+                r["kind"],
+                str(r["records_read"]),
+                str(r["articles"]),
+                str(r["exact_duplicates"]),
+                str(r["near_duplicates"]),
+                str(r["rejects"]),
+                r["id"],
+            )
+            for r in recent_runs(engine, limit)
+        ),
+    )
 
 
 @app.command()
@@ -305,13 +305,11 @@ def backfill(
     engine, settings = _engine(db)
     planned = plan(engine, source, start_day, end_day, force)
     if dry_run:
-        table = Table(title=f"backfill {source} {start}..{end} (dry run)", title_justify="left")
-        table.add_column("day")
-        table.add_column("action")
-        table.add_column("why")
-        for p in planned:
-            table.add_row(p.day.isoformat(), "run" if p.action == "run" else "skip", p.reason)
-        console.print(table)
+        _print_table(
+            f"backfill {source} {start}..{end} (dry run)",
+            ("day", "action", "why"),
+            ((p.day.isoformat(), "run" if p.action == "run" else "skip", p.reason) for p in planned),
+        )
         return
     todo = sum(1 for p in planned if p.action == "run")
     console.print(f"{todo} day(s) to run, {len(planned) - todo} already done or empty")
@@ -330,14 +328,12 @@ def backfill(
         db_url=resolve_database_url(db, settings),
         config_path=state.config,
     )
-    table = Table(title=f"backfill {source} {start}..{end}", title_justify="left")
-    for col in ("day", "status", "read", "kept", "exact", "near", "rejected"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["day"], r["status"], *(str(r.get(k, "")) for k in ("read", "kept", "exact", "near", "rejected"))
-        )
-    console.print(table)
+    counts = ("read", "kept", "exact", "near", "rejected")
+    _print_table(
+        f"backfill {source} {start}..{end}",
+        ("day", "status", *counts),
+        ((r["day"], r["status"], *(str(r.get(k, "")) for k in counts)) for r in rows),
+    )
     if any(r["status"] == "failed" for r in rows):
         raise typer.Exit(1)
 
@@ -370,21 +366,32 @@ def status(
     from etl.warehouse.partitions import recent
 
     engine, _ = _engine(db)
-    table = Table(title="partitions", title_justify="left")
-    for col in ("source", "day", "status", "attempts", "read", "kept", "dups", "rejected", "note"):
+    _print_table(
+        "partitions",
+        ("source", "day", "status", "attempts", "read", "kept", "dups", "rejected", "note"),
+        (
+            (
+                r["source"],
+                r["day"].isoformat(),
+                r["status"],
+                str(r["attempts"]),
+                str(r["records"]),
+                str(r["articles"]),
+                str(r["duplicates"]),
+                str(r["rejects"]),
+                r["note"] or "",
+            )
+            for r in recent(engine, limit, source)
+        ),
+    )
+
+
+def _print_table(title: str, columns: Iterable[str], rows: Iterable[Iterable[str]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for col in columns:
         table.add_column(col)
-    for r in recent(engine, limit, source):
-        table.add_row(
-            r["source"],
-            r["day"].isoformat(),
-            r["status"],
-            str(r["attempts"]),
-            str(r["records"]),
-            str(r["articles"]),
-            str(r["duplicates"]),
-            str(r["rejects"]),
-            r["note"] or "",
-        )
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 

@@ -245,6 +245,13 @@ def flow_run(url: str, dump: Path, config: Path) -> tuple[float, object]:
     return time.perf_counter() - started, summary
 
 
+def scratch_warehouse(backend: str, pg_admin_url: str, sqlite_path: Path) -> tuple[str, callable]:
+    """A fresh, empty warehouse URL for one run, and how to drop it afterwards."""
+    if backend == "postgres":
+        return create_pg_database(pg_admin_url)
+    return f"sqlite:///{sqlite_path}", lambda: None
+
+
 def create_pg_database(admin_url: str) -> tuple[str, callable]:
     import psycopg
     from sqlalchemy.engine import make_url
@@ -304,23 +311,14 @@ def main() -> None:
             backends.append("sqlite")
         results = {}
         for backend in backends:
-            drop = None
-            if backend == "postgres":
-                url, drop = create_pg_database(args.pg_url)
-            else:
-                url = f"sqlite:///{tmpdir / 'bench.db'}"
-            try:
-                for workers in (0, resolve_workers(-1)):
-                    if workers == 0:
-                        run_settings = replace(settings, ingest=replace(settings.ingest, workers=0))
-                        label = "serial"
-                    else:
-                        run_settings, label = settings, f"{workers} prepare worker(s)"
-                    if drop and workers:
-                        drop()
-                        url, drop = create_pg_database(args.pg_url)
-                    elif not drop and workers:
-                        url = f"sqlite:///{tmpdir / f'bench-{workers}.db'}"
+            for workers in (0, resolve_workers(-1)):
+                if workers == 0:
+                    run_settings = replace(settings, ingest=replace(settings.ingest, workers=0))
+                    label = "serial"
+                else:
+                    run_settings, label = settings, f"{workers} prepare worker(s)"
+                url, drop = scratch_warehouse(backend, args.pg_url, tmpdir / f"bench-{workers}.db")
+                try:
                     print(f"{backend} - {label}:")
                     stages, summary = instrumented_run(url, dump, run_settings)
                     for name, st in stages.items():
@@ -340,8 +338,7 @@ def main() -> None:
                         + ", ".join(f"{x:.0f}" for x in load_rss[::step])
                         + " MiB"
                     )
-            finally:
-                if drop:
+                finally:
                     drop()
         for backend, (kept, exact, near, rej) in results.items():
             print(f"{backend}: kept {kept:,}, exact dups {exact:,}, near dups {near:,}, rejects {rej:,}")
@@ -349,11 +346,7 @@ def main() -> None:
         if not args.no_flow:
             print("\nthrough the Prefect flow (ephemeral server start-up included):")
             for backend in backends:
-                drop = None
-                if backend == "postgres":
-                    url, drop = create_pg_database(args.pg_url)
-                else:
-                    url = f"sqlite:///{tmpdir / 'flow.db'}"
+                url, drop = scratch_warehouse(backend, args.pg_url, tmpdir / "flow.db")
                 try:
                     seconds, summary = flow_run(url, dump, config)
                     rate = summary.totals.records / seconds
@@ -363,8 +356,7 @@ def main() -> None:
                         f"{summary.totals.records / summary.elapsed:,.0f} docs/s)"
                     )
                 finally:
-                    if drop:
-                        drop()
+                    drop()
         print(f"\npeak RSS of the whole benchmark process: {peak_rss_mb():.0f} MiB")
 
 

@@ -41,9 +41,9 @@ from ingest_throughput import CORPORA, bbc_records  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from etl.config import DedupConfig, IngestConfig, Settings  # noqa: E402
-from etl.dedup.shingles import containment, jaccard, shingles, word_similarity  # noqa: E402
+from etl.dedup.shingles import containment, features, jaccard, word_similarity  # noqa: E402
 from etl.runner import run_ingest  # noqa: E402
-from etl.text import dedup_text, normalise_for_hash, words  # noqa: E402
+from etl.text import dedup_text, normalise_for_hash  # noqa: E402
 from etl.warehouse.db import make_engine  # noqa: E402
 from etl.warehouse.models import Article, Duplicate  # noqa: E402
 
@@ -290,9 +290,11 @@ def main() -> None:
         overrides[key] = tomllib.loads(f"v = {value}")["v"]
     started = time.perf_counter()
     docs, generated = build(args.reuters, args.variants, args.seed)
-    texts = {d["key"]: shingles(dedup_text(d["maintext"]), SHINGLE) for d in docs}
-    tokens = {d["key"]: words(dedup_text(d["maintext"])) for d in docs}
-    hashes = {d["key"]: normalise_for_hash(dedup_text(d["maintext"])) for d in docs}
+    compared = {d["key"]: dedup_text(d["maintext"]) for d in docs}
+    feats = {key: features(text, SHINGLE) for key, text in compared.items()}
+    texts = {key: f.shingles for key, f in feats.items()}
+    tokens = {key: f.tokens for key, f in feats.items()}
+    hashes = {key: normalise_for_hash(text) for key, text in compared.items()}
     oracle = oracle_pairs(texts)
     truth: dict[tuple[int, int], float] = {}
     for (a, b), (j, c) in oracle.items():

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from etl.errors import TerminalError
 from etl.summary import RunSummary
 from etl.warehouse import partitions
+from etl.warehouse.ledger import utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +50,33 @@ def plan(engine: Engine, source: str, start: date, end: date, force: bool = Fals
 
 
 def record_outcome(engine: Engine, source: str, day: date, summary: RunSummary) -> str:
-    """Mark a partition after its ingest: done, empty (no dump that day) or failed."""
+    """Mark a partition after its ingest: done, empty (no dump that day) or failed.
+
+    A day already done that is fetched again unchanged (HTTP 304, or a body whose
+    sha256 is loaded) stays done with the counts of the run that loaded it: its
+    articles are in the warehouse, and the ledger must not say otherwise. The
+    later fetch is recorded as a check in the note.
+    """
     t = summary.totals
+    previous = partitions.states(engine, source, day, day).get(day, {})
+    loaded_before = previous.get("records", 0) > 0
     if not summary.ok:
         status = partitions.FAILED
         note = "; ".join(f"{loc}: {why}" for loc, why in summary.failures)
+    elif t.records == 0 and loaded_before:
+        checks = [n for _, n in summary.notes] or ["dump unchanged, already loaded"]
+        partitions.mark_finished(
+            engine,
+            source,
+            day,
+            partitions.DONE,
+            records=previous["records"],
+            articles=previous["articles"],
+            duplicates=previous["duplicates"],
+            rejects=previous["rejects"],
+            note=f"checked {utcnow():%Y-%m-%d %H:%M} UTC: " + "; ".join(checks),
+        )
+        return partitions.DONE
     elif not summary.dumps and summary.notes:
         status, note = partitions.EMPTY, "; ".join(n for _, n in summary.notes)
     else:

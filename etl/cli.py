@@ -17,7 +17,9 @@ from datetime import date
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from etl.config import load_settings, resolve_database_url
@@ -28,10 +30,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help text: Rich markup would swallow bracketed words such as [sources.NAME].
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Warehouse schema commands.", no_args_is_help=True)
+db_app = typer.Typer(help="Warehouse schema commands.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(db_app, name="db")
-dedup_app = typer.Typer(help="Near-duplicate index commands.", no_args_is_help=True)
+dedup_app = typer.Typer(help="Near-duplicate index commands.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(dedup_app, name="dedup")
 
 console = Console()
@@ -135,6 +139,7 @@ def ingest(
                 "configured source"
             )
         get_source(source, state.config)
+    _ready_warehouse(url, settings)
     _quiet_prefect(state.verbose)
     err_console.print("[dim]starting Prefect (local ephemeral mode; the first start takes ~10-15 s)...[/dim]")
     started = time.perf_counter()
@@ -179,21 +184,52 @@ def db_upgrade(db: DbOption = None) -> None:
 @db_app.command("current")
 def db_current(db: DbOption = None) -> None:
     """Print the warehouse's schema revision."""
-    from etl.warehouse.db import describe, make_engine
+    from etl.warehouse.db import check_warehouse, describe
     from etl.warehouse.migrate import current_revision, head_revision
 
     settings = load_settings(state.config)
-    engine = make_engine(resolve_database_url(db, settings))
+    engine = check_warehouse(resolve_database_url(db, settings), create=False)
     console.print(f"{describe(engine)}: {current_revision(engine)} (head {head_revision()})")
 
 
+def _ready_warehouse(url: str, settings):
+    """Connect, migrate and check the dedup settings before anything slow starts.
+
+    A wrong port, an unsupported URL or changed [dedup] settings is then one line and
+    exit code 2 within a second or so, not a traceback after Prefect's start-up.
+    """
+    from etl.warehouse.db import check_warehouse
+    from etl.warehouse.schema import prepare_warehouse
+
+    engine = check_warehouse(url)
+    prepare_warehouse(engine, settings.dedup)
+    return engine
+
+
 def _engine(db: str | None):
-    from etl.warehouse.db import make_engine
-    from etl.warehouse.migrate import upgrade
+    """The warehouse for a command that writes: schema upgraded, settings checked."""
+    settings = load_settings(state.config)
+    return _ready_warehouse(resolve_database_url(db, settings), settings), settings
+
+
+def _read_engine(db: str | None):
+    """The warehouse for a read-only command: it must exist and be at the current schema.
+
+    Reading never migrates: an operator looking at a warehouse should not change it.
+    """
+    from etl.warehouse.db import check_warehouse, describe
+    from etl.warehouse.migrate import current_revision, head_revision
 
     settings = load_settings(state.config)
-    engine = make_engine(resolve_database_url(db, settings))
-    upgrade(engine)
+    engine = check_warehouse(resolve_database_url(db, settings), create=False)
+    current, head = current_revision(engine), head_revision()
+    if current is None:
+        raise TerminalError(f"{describe(engine)} holds no newsetl warehouse yet: run `newsetl ingest` first")
+    if current != head:
+        raise TerminalError(
+            f"{describe(engine)} is at schema revision {current}, this newsetl needs {head}: "
+            "run `newsetl db upgrade`"
+        )
     return engine, settings
 
 
@@ -225,10 +261,18 @@ def explain(
     """Say why a record was kept or dropped, and list its nearest stored neighbours."""
     from etl.warehouse.explain import explain as explain_record
 
-    engine, settings = _engine(db)
+    engine, settings = _read_engine(db)
     out = explain_record(engine, query, settings.dedup)
     if out.found == "none":
         raise TerminalError(f"nothing in the warehouse matches {query!r} (id, url or locator)")
+    if out.reject:
+        r = out.reject
+        console.print(
+            f"[bold]rejected[/bold] in run {r['run_id']}: {escape(r['reason'])} ({r['reason_code']})"
+        )
+        console.print(f"  locator {escape(r['locator'])}, source {escape(r['source'])}")
+        console.print(f"  raw: {escape(r['raw'][:300])}")
+        return
     if out.article:
         a = out.article
         console.print(f"[bold]kept[/bold] as article {a['id']}: {a['title']!r}")
@@ -265,13 +309,13 @@ def runs(
     """Show recent runs with their counts."""
     from etl.warehouse.ledger import recent_runs
 
-    engine, _ = _engine(db)
+    engine, _ = _read_engine(db)
     _print_table(
         "recent runs",
-        ("started", "status", "kind", "read", "kept", "exact", "near", "rejected", "run id"),
+        ("started (UTC)", "status", "kind", "read", "kept", "exact", "near", "rej", "run"),
         (
             (
-                f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+                f"{r['started_at']:%Y-%m-%d %H:%M}",
                 r["status"],
                 r["kind"],
                 str(r["records_read"]),
@@ -279,7 +323,7 @@ def runs(
                 str(r["exact_duplicates"]),
                 str(r["near_duplicates"]),
                 str(r["rejects"]),
-                r["id"],
+                r["id"][:8],  # the full id is in the runs table; 8 characters tell runs apart
             )
             for r in recent_runs(engine, limit)
         ),
@@ -319,7 +363,7 @@ def backfill(
     err_console.print("[dim]starting Prefect (local ephemeral mode)...[/dim]")
     from flows.backfill import backfill as backfill_flow
 
-    rows = backfill_flow(
+    final = backfill_flow(
         source=source,
         start=start,
         end=end,
@@ -327,13 +371,20 @@ def backfill(
         force=force,
         db_url=resolve_database_url(db, settings),
         config_path=state.config,
+        return_state=True,
     )
+    rows = final.result(raise_on_failure=False)
+    if isinstance(rows, BaseException):
+        raise rows
     counts = ("read", "kept", "exact", "near", "rejected")
     _print_table(
         f"backfill {source} {start}..{end}",
         ("day", "status", *counts),
         ((r["day"], r["status"], *(str(r.get(k, "")) for k in counts)) for r in rows),
     )
+    for r in rows:
+        if r["status"] == "failed":
+            err_console.print(f"[red]failed:[/red] {r['day']}: {escape(r.get('reason') or '')}")
     if any(r["status"] == "failed" for r in rows):
         raise typer.Exit(1)
 
@@ -346,12 +397,27 @@ def serve(db: DbOption = None) -> None:
     not run on the ephemeral one. Stop with Ctrl-C.
     """
     settings = load_settings(state.config)
+    if not _prefect_profile_api_url():
+        raise TerminalError(
+            "serve needs a Prefect server that runs schedules: start one with `prefect server start` "
+            "and set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api); the temporary local server "
+            "that `newsetl ingest` uses never runs scheduled deployments"
+        )
+    url = resolve_database_url(db, settings)
+    _ready_warehouse(url, settings)
     _quiet_prefect(state.verbose)
     from prefect import serve as prefect_serve
 
-    from flows.deployments import build_deployments
+    from flows.deployments import build_deployments, taken_by_work_pools
 
-    deployments = build_deployments(state.config, resolve_database_url(db, settings))
+    deployments = build_deployments(state.config, url)
+    taken = taken_by_work_pools(deployments)
+    if taken:
+        raise TerminalError(
+            "these deployments already belong to a work pool (prefect deploy); serving would "
+            "replace them: " + ", ".join(taken) + ". Use one way of running them: the worker, "
+            "or delete them (`prefect deployment delete NAME`) before serving"
+        )
     console.print("serving: " + ", ".join(d.name for d in deployments))
     prefect_serve(*deployments, pause_on_shutdown=False)
 
@@ -365,10 +431,11 @@ def status(
     """Show the partition ledger: per source and day, state and counts."""
     from etl.warehouse.partitions import recent
 
-    engine, _ = _engine(db)
+    engine, _ = _read_engine(db)
+    rows = recent(engine, limit, source)
     _print_table(
         "partitions",
-        ("source", "day", "status", "attempts", "read", "kept", "dups", "rejected", "note"),
+        ("source", "day", "status", "tries", "read", "kept", "dups", "rej"),
         (
             (
                 r["source"],
@@ -379,20 +446,44 @@ def status(
                 str(r["articles"]),
                 str(r["duplicates"]),
                 str(r["rejects"]),
-                r["note"] or "",
             )
-            for r in recent(engine, limit, source)
+            for r in rows
         ),
     )
+    # Notes (failure reasons, checks) are sentences: under the table they wrap as text
+    # instead of squeezing the columns people scan.
+    for r in rows:
+        if r["note"]:
+            console.print(f"{escape(r['source'])} {r['day'].isoformat()} {r['status']}: {escape(r['note'])}")
+
+
+# Columns whose text may wrap onto several lines; every other column is printed whole.
+_FOLDABLE = {"title", "why"}
 
 
 def _print_table(title: str, columns: Iterable[str], rows: Iterable[Iterable[str]]) -> None:
-    table = Table(title=title, title_justify="left")
+    """A light table that stays readable at 80 columns and when piped.
+
+    Keys such as days, sources and states are never cut ("2024-1…" helps nobody):
+    only free text (notes, titles, ids) wraps, and borders are kept to a rule under
+    the header to leave the width to the data.
+    """
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in columns:
-        table.add_column(col)
+        if col in _FOLDABLE:
+            table.add_column(col, overflow="fold", ratio=1)
+        else:
+            table.add_column(col, no_wrap=True)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(str(cell)) for cell in row))
     console.print(table)
+
+
+def _prefect_profile_api_url() -> str | None:
+    """PREFECT_API_URL as set in the active Prefect profile (``prefect config set``)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -417,7 +508,7 @@ def _print_summary(summary) -> None:
         table.add_row(key, value)
     console.print(table)
     for location, why in summary.failures:
-        err_console.print(f"[red]failed:[/red] {location}: {why}")
+        err_console.print(f"[red]failed:[/red] {escape(location)}: {escape(why)}")
 
 
 def main() -> None:
@@ -430,7 +521,7 @@ def main() -> None:
     except (TerminalError, EtlError) as exc:
         if state.debug:
             raise
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         sys.exit(2 if isinstance(exc, TerminalError) else 1)
     except KeyboardInterrupt:
         err_console.print("interrupted; a re-run resumes where this one stopped")
@@ -445,7 +536,9 @@ def main() -> None:
             sys.exit(1)
         if state.debug:
             raise
-        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for details)")
+        err_console.print(
+            f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))} (run with --debug for details)"
+        )
         sys.exit(1)
 
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.states import Failed
 
 from etl.backfill import plan
 from etl.config import load_settings, resolve_database_url
@@ -77,9 +78,23 @@ def backfill(
             attempts = partitions.states(engine, source, day, day).get(day, {}).get("attempts", 0)
             key = f"{source}:{day.isoformat()}:{attempts}" + (f":force:{flow_run_id()}" if force else "")
             return _run_deployment_day(via_deployment, source, day, url, config_path, key)
-        summary = ingest(
-            locations=[], source=source, db_url=url, config_path=config_path, date=day.isoformat()
+        final = ingest(
+            locations=[],
+            source=source,
+            db_url=url,
+            config_path=config_path,
+            date=day.isoformat(),
+            return_state=True,
         )
+        link = _run_link(str(final.state_details.flow_run_id or ""))
+        if not final.is_completed():
+            return {
+                "day": day.isoformat(),
+                "status": "failed",
+                "reason": final.message or "",
+                "flow_run": link,
+            }
+        summary = final.result()
         t = summary.totals
         return {
             "day": day.isoformat(),
@@ -90,6 +105,8 @@ def backfill(
             "near": t.near_duplicates,
             "rejected": t.rejects,
             "seconds": round(summary.elapsed, 2),
+            "reason": "; ".join(f"{loc}: {why}" for loc, why in summary.failures),
+            "flow_run": link,
         }
 
     with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
@@ -105,14 +122,30 @@ def backfill(
 
     rows = [results[d] for d in sorted(results)]
     create_table_artifact(table=rows, key="backfill-partitions", description=f"backfill {source}")
-    failed = sum(1 for r in rows if r["status"] == "failed")
+    failed = [r for r in rows if r["status"] == "failed"]
     skipped = len(planned) - len(todo)
     create_markdown_artifact(
         markdown=f"# backfill {source} {start}..{end}\n\n"
-        f"{len(todo)} run, {skipped} skipped, {failed} failed\n",
+        f"{len(todo)} run, {skipped} skipped, {len(failed)} failed\n"
+        + "".join(f"\n- {r['day']}: failed: {r.get('reason') or r.get('note') or ''}" for r in failed),
         key="backfill-summary",
     )
+    if failed:
+        # The flow run's state is what the UI, `prefect deployment run --watch` and
+        # automations see: a backfill with a failed day must not end Completed.
+        days = ", ".join(r["day"] for r in failed)
+        return Failed(message=f"{len(failed)} of {len(todo)} day(s) failed: {days}", data=rows)
     return rows
+
+
+def _run_link(run_id: str | None) -> str:
+    """A link to a day's flow run in the Prefect UI, or its bare id without a UI."""
+    if not run_id:
+        return ""
+    from prefect.settings import PREFECT_UI_URL
+
+    ui = PREFECT_UI_URL.value()
+    return f"{ui.rstrip('/')}/runs/flow-run/{run_id}" if ui else run_id
 
 
 def flow_run_id() -> str:
@@ -145,5 +178,6 @@ def _run_deployment_day(
         "kept": state.get("articles", 0),
         "dups": state.get("duplicates", 0),
         "rejected": state.get("rejects", 0),
-        "flow_run": str(flow_run.id),
+        "reason": state.get("note") or ("" if status != "failed" else flow_run.state.message or ""),
+        "flow_run": _run_link(str(flow_run.id)),
     }

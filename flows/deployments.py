@@ -56,3 +56,25 @@ def build_deployments(config_path: str | None = None, db_url: str | None = None)
         )
     )
     return deployments
+
+
+def taken_by_work_pools(deployments: list) -> list[str]:
+    """Names among ``deployments`` that the server already holds as work-pool deployments.
+
+    Serving a deployment of the same name replaces the work-pool one (and its pull
+    steps) silently, and its next run from the pool crashes; refuse instead.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    taken = []
+    with get_client(sync_client=True) as client:
+        for d in deployments:
+            full = f"{d.flow_name}/{d.name}"
+            try:
+                existing = client.read_deployment_by_name(full)
+            except ObjectNotFound:
+                continue
+            if existing.work_pool_name:
+                taken.append(f"{full} (work pool {existing.work_pool_name!r})")
+    return taken

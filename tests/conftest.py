@@ -38,6 +38,12 @@ def _postgres_available() -> str | None:
 
 
 @pytest.fixture(scope="session")
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One PREFECT_HOME for the CLI runs of a session: its database migrates once."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
+@pytest.fixture(scope="session")
 def postgres_admin() -> str:
     problem = _postgres_available()
     if problem:

@@ -77,6 +77,15 @@ def test_backfill_three_days_then_rerun_changes_nothing(prefect_harness, wire: P
     assert [r["status"] for r in again] == ["skipped", "skipped", "skipped"]
     assert counts(pg_url) == (9, 1)
 
+    # fetched again (forced) with the same bodies: the days stay done with the counts of
+    # the run that loaded them, not "empty" with zeros
+    forced = backfill(
+        source="wire", start=DAYS[0], end=DAYS[-1], force=True, db_url=pg_url, config_path=str(wire)
+    )
+    assert [r["status"] for r in forced] == ["done", "done", "done"]
+    assert partition_states(pg_url) == {DAYS[0]: ("done", 3), DAYS[1]: ("done", 3), DAYS[2]: ("done", 4)}
+    assert counts(pg_url) == (9, 1)
+
 
 def test_interrupted_backfill_resumes_and_old_days_dedup_against_newer(
     prefect_harness, http_server, wire: Path, sqlite_url: str
@@ -84,8 +93,16 @@ def test_interrupted_backfill_resumes_and_old_days_dedup_against_newer(
     from flows.backfill import backfill
 
     http_server.route(f"/wire/{DAYS[1]}.jsonl", Reply(status=503))  # day 2 is down for now
-    first = backfill(source="wire", start=DAYS[1], end=DAYS[2], db_url=sqlite_url, config_path=str(wire))
+    state = backfill(
+        source="wire", start=DAYS[1], end=DAYS[2], db_url=sqlite_url, config_path=str(wire), return_state=True
+    )
+    # a backfill with a failed day ends Failed (what the UI and alerts see), naming the day
+    assert state.is_failed()
+    assert DAYS[1] in state.message and DAYS[2] not in state.message
+    first = state.result(raise_on_failure=False)
     assert {r["day"]: r["status"] for r in first} == {DAYS[1]: "failed", DAYS[2]: "done"}
+    failed_row = next(r for r in first if r["day"] == DAYS[1])
+    assert "503" in failed_row["reason"] and failed_row["flow_run"]
     assert partition_states(sqlite_url)[DAYS[1]][0] == "failed"
 
     http_server.route(f"/wire/{DAYS[1]}.jsonl", Reply(body=daily_dump(1)))

@@ -16,12 +16,6 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "dumps"
 
 
-@pytest.fixture(scope="session")
-def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One PREFECT_HOME for the CLI runs of a session: its database migrates once."""
-    return tmp_path_factory.mktemp("prefect-home")
-
-
 def newsetl(*args: str, cwd: Path, prefect_home: Path, env: dict | None = None):
     full_env = {
         **os.environ,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -293,6 +294,17 @@ def test_explain_names_the_kept_copy_and_neighbours(engine, day1: Path) -> None:
     kept = explain(engine, str(dropped.kept["id"]), SETTINGS.dedup)
     assert kept.found == "article" and kept.neighbours == []
     assert explain(engine, "https://nowhere.example/x", SETTINGS.dedup).found == "none"
+
+
+def test_explain_finds_a_reject_by_its_locator(engine, tmp_path: Path) -> None:
+    from etl.warehouse.explain import explain
+
+    dump = tmp_path / "bad.jsonl"
+    dump.write_text(json.dumps(news_record("Good", story(5))) + "\n{not json\n", encoding="utf-8")
+    run_ingest(engine, [str(dump)], settings=SETTINGS, source="wire")
+    why = explain(engine, f"{dump}#1", SETTINGS.dedup)  # ordinals count from 0
+    assert why.found == "reject"
+    assert "JSON" in why.reject["reason"] and why.reject["raw"].startswith("{not json")
 
 
 def test_duplicates_record_how_they_relate_to_the_kept_story(engine, tmp_path: Path) -> None:

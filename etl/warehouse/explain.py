@@ -12,7 +12,7 @@ from etl.dedup.shingles import containment, features, jaccard, word_similarity
 from etl.dedup.signatures import sign
 from etl.text import dedup_text
 from etl.warehouse.index import SqlIndex
-from etl.warehouse.models import Article, Duplicate
+from etl.warehouse.models import Article, Duplicate, RejectRow
 
 
 @dataclass(slots=True)
@@ -27,8 +27,9 @@ class Neighbour:
 @dataclass(slots=True)
 class Explanation:
     query: str
-    found: str  # "article" | "duplicate" | "none"
+    found: str  # "article" | "duplicate" | "reject" | "none"
     article: dict | None = None
+    reject: dict | None = None
     duplicate: dict | None = None
     kept: dict | None = None
     neighbours: list[Neighbour] = field(default_factory=list)
@@ -40,7 +41,7 @@ def _article(conn, article_id: int) -> dict | None:
 
 
 def explain(engine: Engine, query: str, cfg: DedupConfig, limit: int = 5) -> Explanation:
-    """Look ``query`` up as an article id, a URL or a locator, in articles and duplicates."""
+    """Look ``query`` up as an article id, a URL or a locator, in articles, duplicates and rejects."""
     out = Explanation(query=query, found="none")
     with engine.connect() as conn:
         if query.isdigit():
@@ -62,6 +63,11 @@ def explain(engine: Engine, query: str, cfg: DedupConfig, limit: int = 5) -> Exp
                 out.kept = _article(conn, out.duplicate["duplicate_of"])
         subject = out.article or out.kept
         if subject is None:
+            row = conn.execute(
+                select(RejectRow.__table__).where(RejectRow.locator == query).order_by(RejectRow.id).limit(1)
+            ).first()
+            if row:
+                out.found, out.reject = "reject", dict(row._mapping)
             return out
         out.found = "article" if out.article else "duplicate"
         text = dedup_text(subject["body"])

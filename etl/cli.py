@@ -422,6 +422,39 @@ def serve(db: DbOption = None) -> None:
     prefect_serve(*deployments, pause_on_shutdown=False)
 
 
+@app.command("prefect-yaml")
+def prefect_yaml(
+    out: Annotated[str, typer.Option(help="File to write.")] = "prefect.yaml",
+    check: Annotated[
+        bool, typer.Option(help="Write nothing; exit 1 when the file differs from the sources config.")
+    ] = False,
+) -> None:
+    """Write prefect.yaml (work-pool deployments) from the sources config.
+
+    One scheduled ingest per source with a cron, plus ingest-manual and backfill:
+    the same deployments `newsetl serve` builds.
+    """
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from etl.sources.config import load_sources
+    from flows.prefect_yaml import render, same_spec
+
+    text = render(load_sources(state.config), version("prefect"))
+    target = Path(out)
+    if check:
+        current = target.read_text(encoding="utf-8") if target.is_file() else ""
+        if not same_spec(current, text):
+            err_console.print(
+                f"{escape(out)} is not in step with the sources config: run `newsetl prefect-yaml`"
+            )
+            raise typer.Exit(1)
+        console.print(f"{out} matches the sources config")
+        return
+    target.write_text(text, encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
 @app.command()
 def status(
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,

@@ -156,3 +156,21 @@ def test_failed_flow_run_shows_no_password(prefect_harness, http_server, tmp_pat
     runs = run_coro_as_sync(failed_runs())
     assert runs
     assert_nowhere(*(f"{r.name} {r.parameters} {r.state.message}" for r in runs))
+
+
+def test_cli_keeps_the_password_out_of_prefect_and_the_warehouse(http_server, tmp_path: Path) -> None:
+    """End to end as a user runs it: then search the bytes of every file Prefect and the run wrote."""
+    from tests.test_cli import newsetl
+
+    home = tmp_path / "prefect-home"
+    http_server.route("/d/private.jsonl", Reply(body=DUMP, auth=("alice", PASSWORD)))
+    url = with_password(http_server.base, "/d/private.jsonl")
+    out = newsetl("ingest", url, "--source", "wire", cwd=tmp_path, prefect_home=home)
+    assert out.returncode == 0, out.stderr
+    assert counts(make_engine(f"sqlite:///{tmp_path / 'data' / 'warehouse.db'}"))["articles"] == 3
+    assert_nowhere(out.stdout, out.stderr)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name.startswith("prefect.db") for p in written)  # Prefect's own database is searched
+    for path in written:
+        assert PASSWORD.encode() not in path.read_bytes(), path
+        assert_nowhere(str(path))

@@ -1,6 +1,6 @@
 """Fetching a dump over HTTP: streamed, bounded, retried, conditional, and atomic on disk.
 
-A fetch streams into ``<name>.part`` beside its final path, computing sha256 as
+A fetch streams into ``<name>.<random>.part`` beside its final path, computing sha256 as
 bytes arrive, then renames: a crash never leaves a half file that looks whole.
 Connection errors, timeouts, truncated bodies, 429 and 5xx are retried with
 exponential backoff (``Retry-After`` honoured), and so is an attempt that
@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -331,7 +332,8 @@ def _handle(
     raw_gzip = response.headers.get("Content-Encoding", "").strip().lower() in ("gzip", "x-gzip")
     final = target_path(src, url)
     final.parent.mkdir(parents=True, exist_ok=True)
-    part = final.with_name(final.name + ".part")
+    # One .part per attempt: overlapping runs fetching the same URL never write into one file.
+    part = final.with_name(f"{final.name}.{uuid.uuid4().hex[:12]}.part")
     digest = hashlib.sha256()
     size = 0
     head = b""

@@ -257,3 +257,16 @@ def test_downloads_never_leave_download_dir(http_server, tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="outside download_dir"):
         fetch(source(tmp_path, url), url)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_overlapping_fetches_of_one_url_each_get_the_whole_dump(http_server, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = DUMP[:300]
+    url = http_server.route("/d/busy.jsonl", Reply(body=body, drip=0.002))  # both in flight at once
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: fetch(source(tmp_path, url), url), range(2)))
+    assert [o.status for o in outcomes] == ["fetched", "fetched"]
+    assert [o.sha256 for o in outcomes] == [hashlib.sha256(body).hexdigest()] * 2
+    assert outcomes[0].path.read_bytes() == body
+    assert not list(outcomes[0].path.parent.glob("*.part"))

@@ -143,10 +143,12 @@ def ingest(
     _quiet_prefect(state.verbose)
     err_console.print("[dim]starting Prefect (local ephemeral mode; the first start takes ~10-15 s)...[/dim]")
     started = time.perf_counter()
+    from etl.sources.credentials import hold
     from flows.ingest import ingest as ingest_flow
 
     summary = ingest_flow(
-        locations=locations,
+        # Flow parameters are stored by Prefect: URLs go redacted, their credentials stay in memory.
+        locations=[hold(loc) if is_url(loc) else loc for loc in locations],
         source=source,
         format=format,
         db_url=url,

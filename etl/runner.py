@@ -26,6 +26,7 @@ from etl.pipeline import (
     ingest_dump,
     load_prepared,
 )
+from etl.redact import redact_text, redact_url
 from etl.sources import plan
 from etl.summary import RunSummary
 from etl.warehouse.db import describe
@@ -68,7 +69,7 @@ def run_ingest(
     run_id = run_id or str(uuid.uuid4())
     summary = RunSummary(run_id=run_id, warehouse=describe(engine))
     parameters = {
-        "locations": list(locations),
+        "locations": [redact_url(loc) for loc in locations],
         "source": source,
         "format": fmt,
         "date": day.isoformat() if day else None,
@@ -121,7 +122,7 @@ def run_ingest(
             "failed",
             dumps_read=summary.dumps_read,
             dumps_skipped=summary.dumps_skipped,
-            error=f"{type(exc).__name__}: {exc}",
+            error=redact_text(f"{type(exc).__name__}: {exc}"),
         )
         raise
     summary.elapsed = time.perf_counter() - started

@@ -26,7 +26,9 @@ from etl.errors import is_transient
 from etl.parallel import LocalPreparer, resolve_workers
 from etl.pipeline import PreparedBatch, load_prepared
 from etl.records import RawRecord, Reject
+from etl.redact import has_userinfo
 from etl.runner import run_ingest
+from etl.sources.credentials import hold
 from etl.summary import RunSummary
 from etl.warehouse import partitions
 from etl.warehouse.db import engine_for
@@ -39,6 +41,26 @@ def _read_secret(block_name: str) -> str:
     from prefect.blocks.system import Secret
 
     return Secret.load(block_name).get()
+
+
+def _keep_credentials_out(locations: list[str]) -> list[str]:
+    """Locations with URL credentials redacted; the credentials are held for the fetch.
+
+    Callers should pass URLs redacted already (the CLI does, see
+    etl.sources.credentials). A direct caller that passed ``user:password@`` has
+    had it stored with the flow run's parameters: overwrite them with the
+    redacted form straight away.
+    """
+    if not any(has_userinfo(loc) for loc in locations):
+        return locations
+    redacted = [hold(loc) for loc in locations]
+    run_id = flow_run.get_id()
+    if run_id:
+        from prefect import get_client
+
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(run_id, parameters={**flow_run.get_parameters(), "locations": redacted})
+    return redacted
 
 
 def _retry_if_transient(_task, _task_run, state) -> bool:
@@ -100,7 +122,7 @@ def ingest(
     logger = get_run_logger()
     settings = load_settings(config_path)
     url = resolve_database_url(db_url, settings)
-    locations = list(locations or [])
+    locations = _keep_credentials_out(list(locations or []))
     by_source = not locations and source is not None
     day = logical_day(source, config_path, date) if by_source else None
     run_id = str(flow_run.get_id() or "") or None

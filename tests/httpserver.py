@@ -3,10 +3,18 @@
 Each path has a list of responses served in order (the last one repeats), so a
 test can say "500, then 429 with Retry-After, then the dump". Every request is
 recorded with its headers.
+
+Faults a reply can inject: a delay before the body, a body cut short of its
+Content-Length, a connection reset part-way (TCP RST), a body dripped one byte at
+a time, and basic auth required (401 otherwise). Redirects are plain replies with
+a ``Location`` header.
 """
 
 from __future__ import annotations
 
+import base64
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +29,13 @@ class Reply:
     delay: float = 0.0  # seconds before the body starts
     truncate_to: int | None = None  # send only this many bytes of the body, then close
     etag: str | None = None  # answer 304 when If-None-Match matches
+    reset_after: int | None = None  # send this many bytes of the body, then reset the connection
+    drip: float = 0.0  # seconds between single bytes of the body
+    auth: tuple[str, str] | None = None  # basic auth required: 401 without these credentials
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 @dataclass
@@ -50,6 +65,12 @@ class ScriptedServer:
                     self.end_headers()
                     return
                 reply = replies.pop(0) if len(replies) > 1 else replies[0]
+                if reply.auth and self.headers.get("Authorization") != _basic(*reply.auth):
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="dumps"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if reply.etag and self.headers.get("If-None-Match") == reply.etag:
                     self.send_response(304)
                     self.send_header("ETag", reply.etag)
@@ -66,10 +87,25 @@ class ScriptedServer:
                     self.send_header(key, value)
                 self.end_headers()
                 body = reply.body if reply.truncate_to is None else reply.body[: reply.truncate_to]
+                if reply.reset_after is not None:
+                    body = reply.body[: reply.reset_after]
                 try:
-                    self.wfile.write(body)
-                    self.wfile.flush()
+                    if reply.drip:
+                        for i in range(len(body)):
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.drip)
+                    else:
+                        self.wfile.write(body)
+                        self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+                    return
+                if reply.reset_after is not None:
+                    # SO_LINGER 0: close() sends RST instead of FIN, as a crashed peer or proxy does
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
                     return
                 if reply.truncate_to is not None:
                     self.close_connection = True

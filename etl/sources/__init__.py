@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import Engine
 
 from etl.pipeline import DumpFile, discover
-from etl.sources import folder, http
+from etl.redact import redact_url
+from etl.sources import credentials, folder, http
 from etl.sources.config import SourceConfig, get_source, load_sources
 from etl.warehouse.ledger import last_validators
 
@@ -59,21 +60,25 @@ def plan(
         return result
     for location in locations:
         if is_url(location):
-            name = source or (urlsplit(location).hostname or "http")
+            full = credentials.reveal(location)  # a redacted URL gets back what the caller held
+            shown = redact_url(location)
+            name = source or (urlsplit(shown).hostname or "http")
             src = SourceConfig(
                 name=_safe_name(name),
                 kind="http",
-                url=location.replace("{", "{{").replace("}", "}}"),
+                url=shown.replace("{", "{{").replace("}", "}}"),
                 format=fmt,
             )
-            _fetch(engine, src, location, result, None, resolve_secret)
+            _fetch(engine, src, full, result, None, resolve_secret)
         else:
             result.dumps.extend(discover([location]))
     return result
 
 
 def _safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    """A source name (a slug, see etl.sources.config.NAME) made from a host or a --source value."""
+    slug = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)
+    return slug.lstrip("._-")[:100] or "http"
 
 
 def _plan_source(engine: Engine, src: SourceConfig, day: date, result: Plan, resolve_secret=None) -> None:
@@ -95,10 +100,10 @@ def _plan_source(engine: Engine, src: SourceConfig, day: date, result: Plan, res
 def _fetch(
     engine: Engine, src: SourceConfig, url: str, result: Plan, day: date | None, resolve_secret=None
 ) -> None:
-    previous = last_validators(engine, http.redact(url))
+    shown = redact_url(url)
+    previous = last_validators(engine, shown)
     validators = http.Validators(*previous) if previous else None
     outcome = http.fetch(src, url, validators, resolve_secret=resolve_secret)
-    shown = http.redact(url)
     if outcome.status == "not_modified":
         result.notes.append((shown, "not modified since the last fetch (HTTP 304): nothing to do"))
         return

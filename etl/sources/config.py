@@ -8,6 +8,7 @@ declares any) in the working directory.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
@@ -16,9 +17,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from etl.errors import ConfigError
+from etl.redact import redact_url
 
 DEFAULT_SOURCES_PATH = Path("config/sources.toml")
 KINDS = ("http", "folder")
+# Source names become folder names (downloads) and ledger keys: a plain slug, never a path.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,7 @@ class SourceConfig:
     url: str | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    total_timeout: float = 600.0  # one attempt, headers to last byte; a dripping server can't hold a run
     retries: int = 5
     backoff_seconds: float = 1.0
     max_backoff_seconds: float = 60.0
@@ -57,12 +62,22 @@ class SourceConfig:
 
     def __post_init__(self) -> None:
         where = f"sources.{self.name}"
+        if not NAME.fullmatch(self.name):
+            raise ConfigError(
+                f"[{where}]: a source name must be a slug (letters, digits, '_', '-', '.', "
+                f"starting with a letter or digit, at most 100 characters), got {self.name!r}"
+            )
         if self.kind not in KINDS:
             raise ConfigError(f"{where}.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.kind == "http" and not self.url:
             raise ConfigError(f'{where}.url is required for kind = "http"')
         if self.kind == "http" and not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"{where}.url must start with http:// or https://, got {self.url!r}")
+            raise ConfigError(
+                f"{where}.url must start with http:// or https://, got {redact_url(self.url)!r}"
+            )
+        for key in ("connect_timeout", "read_timeout", "total_timeout"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{where}.{key} must be positive, got {getattr(self, key)}")
         if self.kind == "folder" and not self.path:
             raise ConfigError(f'{where}.path is required for kind = "folder"')
         if self.after not in ("move", "leave"):
@@ -76,7 +91,7 @@ class SourceConfig:
                 self.url_for(date(2000, 1, 1))
             except (KeyError, ValueError, IndexError) as exc:
                 raise ConfigError(
-                    f"{where}.url: bad template {self.url!r} ({exc}); "
+                    f"{where}.url: bad template {redact_url(self.url)!r} ({exc}); "
                     "use {date:%Y-%m-%d} style placeholders"
                 ) from exc
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -174,3 +176,97 @@ def test_auth_from_a_secret_resolver(http_server, tmp_path: Path) -> None:
     assert http_server.hits("/d/block.jsonl")[0].headers["Authorization"] == "Token abc"
     with pytest.raises(Exception, match="auth_secret_block needs Prefect"):
         fetch(src, url)
+
+
+def test_two_urls_with_the_same_file_name_both_load(
+    http_server, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import select
+
+    from etl.sources.http import target_path
+    from etl.warehouse.db import make_engine
+    from etl.warehouse.models import Dump
+    from tests.sources.warehouse_probe import SETTINGS, counts
+
+    dump_a = "".join(json.dumps(news_record(f"A{i}", story(610 + i))) + "\n" for i in range(3)).encode()
+    dump_b = "".join(json.dumps(news_record(f"B{i}", story(620 + i))) + "\n" for i in range(4)).encode()
+    url_a = http_server.route("/a/today.jsonl", Reply(body=dump_a))
+    url_b = http_server.route("/b/today.jsonl", Reply(body=dump_b))
+
+    engine = make_engine(sqlite_url)
+    monkeypatch.chdir(tmp_path)  # ad-hoc URLs download under ./data/downloads
+    summary = run_ingest(engine, [url_a, url_b], settings=SETTINGS, source="wire")
+    assert summary.ok
+    assert counts(engine) == {"articles": 7, "duplicates": 0, "rejects": 0, "dumps_done": 2}
+    with engine.connect() as conn:
+        filed = dict(conn.execute(select(Dump.location, Dump.sha256)).all())
+    assert filed == {url_a: hashlib.sha256(dump_a).hexdigest(), url_b: hashlib.sha256(dump_b).hexdigest()}
+    engine.dispose()
+    src = source(tmp_path)
+    path_a, path_b = target_path(src, url_a), target_path(src, url_b)
+    assert path_a != path_b and path_a.name.endswith("-today.jsonl")  # the extension still tells the format
+
+
+def test_total_deadline_stops_a_dripping_server(http_server, tmp_path: Path) -> None:
+    url = http_server.route("/d/drip.jsonl", Reply(body=DUMP, drip=0.2))
+    src = source(tmp_path, url, read_timeout=2.0, total_timeout=0.5, retries=2)
+    sleeps = Sleeps()
+    started = time.monotonic()
+    with pytest.raises(TransientError, match=r"giving up after 3 attempts.*total_timeout \(0\.5 s\)"):
+        fetch(src, url, sleep=sleeps)
+    assert time.monotonic() - started < 4
+    assert sleeps == [pytest.approx(0.01), pytest.approx(0.02)]  # backed off like a timeout
+    assert not [p for p in (tmp_path / "downloads").rglob("*") if p.is_file()]
+
+
+def test_source_name_must_be_a_slug(tmp_path: Path) -> None:
+    from etl.errors import ConfigError
+    from etl.sources.config import load_sources
+
+    config = tmp_path / "sources.toml"
+    config.write_text(
+        '[sources."../../../../outside"]\nkind = "http"\nurl = "http://127.0.0.1/x.jsonl"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"sources\.\.\./\.\./\.\./\.\./outside\]: a source name must be"):
+        load_sources(config)
+    for good in ("wire", "tass_daily", "feed-2.v1"):
+        assert source(tmp_path, name=good).name == good
+
+
+def test_downloads_never_leave_download_dir(http_server, tmp_path: Path) -> None:
+    from etl.errors import ConfigError
+    from etl.sources.http import target_path
+
+    url = http_server.route("/d/wire.jsonl", Reply(body=DUMP))
+    root = (tmp_path / "downloads").resolve()
+    # A name that got past validation (defence in depth) is still confined.
+    escaping = source(tmp_path, url)
+    object.__setattr__(escaping, "name", "../../../../outside")
+    with pytest.raises(ConfigError, match="outside download_dir"):
+        fetch(escaping, url)
+    assert not (tmp_path.parent / "outside").exists()
+    # A URL path of '..' or odd characters stays a plain file name inside the source's folder.
+    for odd in ("http://127.0.0.1/a/..", "http://127.0.0.1/%2e%2e/..%2f..%2fx.jsonl", "http://127.0.0.1/"):
+        assert target_path(source(tmp_path, url), odd).parent == root / "wire"
+    # A source folder that is a symbolic link to elsewhere is refused too.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "wire").symlink_to(elsewhere)
+    with pytest.raises(ConfigError, match="outside download_dir"):
+        fetch(source(tmp_path, url), url)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_overlapping_fetches_of_one_url_each_get_the_whole_dump(http_server, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = DUMP[:300]
+    url = http_server.route("/d/busy.jsonl", Reply(body=body, drip=0.002))  # both in flight at once
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: fetch(source(tmp_path, url), url), range(2)))
+    assert [o.status for o in outcomes] == ["fetched", "fetched"]
+    assert [o.sha256 for o in outcomes] == [hashlib.sha256(body).hexdigest()] * 2
+    assert outcomes[0].path.read_bytes() == body
+    assert not list(outcomes[0].path.parent.glob("*.part"))

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterable
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -33,6 +34,8 @@ db_app = typer.Typer(help="Warehouse schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 dedup_app = typer.Typer(help="Near-duplicate index commands.", no_args_is_help=True)
 app.add_typer(dedup_app, name="dedup")
+
+DEFAULT_REPORT = Path("data/report.html")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -255,6 +258,34 @@ def explain(
         )
     else:
         console.print("  no other stored article shares an LSH band with it")
+
+
+@app.command()
+def report(
+    out: Annotated[
+        Path, typer.Option("--out", help="The HTML file to write (self-contained: opens offline).")
+    ] = DEFAULT_REPORT,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only records of this day (YYYY-MM-DD) or later.", show_default=False),
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source.", show_default=False)] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the warehouse report: totals, charts and the partition ledger, in one HTML file."""
+    from etl.report import write_html
+    from etl.warehouse.report import collect
+
+    engine, _ = _engine(db)
+    started = time.perf_counter()
+    data = collect(engine, since=_parse_day(since), source=source)
+    write_html(data, out)
+    t = data.totals
+    console.print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s: "
+        f"{t['read']:,} records read, {t['kept']:,} kept, {t['exact']:,} exact and {t['near']:,} near "
+        f"duplicates, {t['rejects']:,} rejects"
+    )
 
 
 @app.command()

@@ -37,7 +37,8 @@ header { background: #263238; color: #fff; padding: 18px 32px; }
 header h1 { margin: 0 0 4px; font-size: 22px; }
 header p { margin: 0; color: #cfd8dc; }
 main { padding: 8px 32px 40px; max-width: 1500px; }
-section { background: #fff; border: 1px solid #e0e3e7; border-radius: 6px; padding: 14px 18px; margin: 16px 0; }
+section { background: #fff; border: 1px solid #e0e3e7; border-radius: 6px; padding: 14px 18px;
+          margin: 16px 0; }
 h2 { font-size: 17px; margin: 0 0 8px; }
 p.why { color: #555; margin: 0 0 8px; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; }
@@ -153,7 +154,9 @@ def _n(value: int | float | None) -> str:
 
 def _table(columns: Iterable[str], rows: Iterable[Iterable[Any]], numeric: Iterable[int] = ()) -> str:
     numeric = set(numeric)
-    head = "".join(f"<th class='{'n' if i in numeric else ''}'>{html.escape(c)}</th>" for i, c in enumerate(columns))
+    head = "".join(
+        f"<th class='{'n' if i in numeric else ''}'>{html.escape(c)}</th>" for i, c in enumerate(columns)
+    )
     body = []
     for row in rows:
         cells = []
@@ -196,7 +199,8 @@ def _totals_section(data: ReportData) -> str:
     return _section(
         "Totals",
         "Every record read ends as exactly one of: kept, exact duplicate, near duplicate, reject.",
-        f"<div class='cards'>{cards}</div>" + (table if data.per_source else _empty("The warehouse holds no records yet.")),
+        f"<div class='cards'>{cards}</div>"
+        + (table if data.per_source else _empty("The warehouse holds no records yet.")),
     )
 
 
@@ -281,10 +285,13 @@ def _similarity_chart(data: ReportData) -> str:
                 name=measure,
                 marker_color=MEASURE_COLORS.get(measure),
                 customdata=[[r["low"], r["high"]] for r in rows],
-                hovertemplate=f"{measure} %{{customdata[0]:.2f}}-%{{customdata[1]:.2f}}: %{{y:,}}<extra></extra>",
+                hovertemplate=f"{measure} %{{customdata[0]:.2f}}-%{{customdata[1]:.2f}}: "
+                "%{y:,}<extra></extra>",
             )
         )
-    fig.update_layout(barmode="stack", xaxis_title="similarity to the kept copy", yaxis_title="near duplicates")
+    fig.update_layout(
+        barmode="stack", xaxis_title="similarity to the kept copy", yaxis_title="near duplicates"
+    )
     fig.update_xaxes(range=[0, 1.0], dtick=0.1)
     return _figure_html(fig, 340)
 
@@ -513,15 +520,13 @@ def render_markdown(data: ReportData, html_path: Path | None = None) -> str:
     lines = ["# newsetl warehouse report", ""]
     if html_path:
         lines += [f"Charts: [{html_path.name}]({html_path.resolve().as_uri()}) (`{html_path}`)", ""]
+    keys = ("read", "kept", "exact", "near", "rejects")
     lines += [
         "| | read | kept | exact | near | rejects |",
         "|---|---:|---:|---:|---:|---:|",
-        f"| **all sources** | {t['read']:,} | {t['kept']:,} | {t['exact']:,} | {t['near']:,} | {t['rejects']:,} |",
+        "| **all sources** | " + " | ".join(f"{t[k]:,}" for k in keys) + " |",
     ]
-    for s in data.per_source:
-        lines.append(
-            f"| {s['source']} | {s['read']:,} | {s['kept']:,} | {s['exact']:,} | {s['near']:,} | {s['rejects']:,} |"
-        )
+    lines += [f"| {s['source']} | " + " | ".join(f"{s[k]:,}" for k in keys) + " |" for s in data.per_source]
     if data.relations:
         lines += ["", "## Duplicates by relation", "", "| relation | method | count |", "|---|---|---:|"]
         lines += [f"| {r['relation']} | {r['method']} | {r['count']:,} |" for r in data.relations]
@@ -532,7 +537,13 @@ def render_markdown(data: ReportData, html_path: Path | None = None) -> str:
             for r in data.reject_reasons[:15]
         ]
     if data.clusters:
-        lines += ["", "## Largest clusters", "", "| article | duplicates | title | explain |", "|---:|---:|---|---|"]
+        lines += [
+            "",
+            "## Largest clusters",
+            "",
+            "| article | duplicates | title | explain |",
+            "|---:|---:|---|---|",
+        ]
         lines += [
             f"| {c['article_id']} | {c['duplicates']:,} | {_md(_short(c['title'], 90))} | "
             f"`newsetl explain {c['article_id']}` |"

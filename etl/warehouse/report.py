@@ -87,9 +87,7 @@ def collect(engine: Engine, *, since: date | None = None, source: str | None = N
     with engine.connect() as conn:
         daily = _daily(conn, since, source)
         per_source = _per_source(daily)
-        totals = {
-            k: sum(r[k] for r in per_source) for k in ("read", "kept", "exact", "near", "rejects")
-        }
+        totals = {k: sum(r[k] for r in per_source) for k in ("read", "kept", "exact", "near", "rejects")}
         return ReportData(
             warehouse=describe(engine),
             since=since,

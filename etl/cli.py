@@ -12,7 +12,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -45,6 +46,7 @@ class State:
     config: str | None = None
     debug: bool = False
     verbose: bool = False
+    quiet: bool = False
 
 
 state = State()
@@ -76,10 +78,15 @@ def main_options(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show every Prefect task-run log line.")
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No progress bar, progress lines or start-up spinner."),
+    ] = False,
 ) -> None:
     state.config = config
     state.debug = debug
     state.verbose = verbose
+    state.quiet = quiet
 
 
 @app.command()
@@ -139,18 +146,20 @@ def ingest(
             )
         get_source(source, state.config)
     _quiet_prefect(state.verbose)
-    err_console.print("[dim]starting Prefect (local ephemeral mode; the first start takes ~10-15 s)...[/dim]")
     started = time.perf_counter()
-    from flows.ingest import ingest as ingest_flow
+    with _progress("ingest") as shown:
+        shown.waiting("importing Prefect")
+        from flows.ingest import ingest as ingest_flow
 
-    summary = ingest_flow(
-        locations=locations,
-        source=source,
-        format=format,
-        db_url=url,
-        config_path=state.config,
-        date=logical_day.isoformat() if logical_day else None,
-    )
+        with _watch_prefect(shown):
+            summary = ingest_flow(
+                locations=locations,
+                source=source,
+                format=format,
+                db_url=url,
+                config_path=state.config,
+                date=logical_day.isoformat() if logical_day else None,
+            )
     summary.elapsed = time.perf_counter() - started
     _print_summary(summary)
     if not summary.ok:
@@ -347,18 +356,20 @@ def backfill(
     if not todo:
         return
     _quiet_prefect(state.verbose)
-    err_console.print("[dim]starting Prefect (local ephemeral mode)...[/dim]")
-    from flows.backfill import backfill as backfill_flow
+    with _progress("backfill") as shown:
+        shown.waiting("importing Prefect")
+        from flows.backfill import backfill as backfill_flow
 
-    rows = backfill_flow(
-        source=source,
-        start=start,
-        end=end,
-        max_parallel=max_parallel,
-        force=force,
-        db_url=resolve_database_url(db, settings),
-        config_path=state.config,
-    )
+        with _watch_prefect(shown):
+            rows = backfill_flow(
+                source=source,
+                start=start,
+                end=end,
+                max_parallel=max_parallel,
+                force=force,
+                db_url=resolve_database_url(db, settings),
+                config_path=state.config,
+            )
     counts = ("read", "kept", "exact", "near", "rejected")
     _print_table(
         f"backfill {source} {start}..{end}",
@@ -438,6 +449,42 @@ def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
     logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
+
+
+def _progress(what: str):
+    """A progress bar on a terminal, periodic lines when piped, nothing with --quiet (on stderr)."""
+    from etl.console_progress import ConsoleProgress, choose_mode
+
+    interval = float(os.environ.get("NEWSETL_PROGRESS_INTERVAL", "10"))
+    return ConsoleProgress(err_console, choose_mode(err_console, state.quiet), interval=interval, what=what)
+
+
+@contextmanager
+def _watch_prefect(shown) -> Iterator[None]:
+    """Send this process's progress events to ``shown``; Prefect's start-up messages become its spinner.
+
+    Prefect's INFO lines on the console (one per batch, per dump) are replaced by the
+    progress display unless --verbose; they still reach the Prefect API (the UI), and
+    warnings and errors still print.
+    """
+    from etl.console_progress import PrefectStartWatcher
+    from etl.progress import observing
+
+    watcher = PrefectStartWatcher(shown)
+    prefect_logger = logging.getLogger("prefect")
+    prefect_logger.addHandler(watcher)
+    consoles = [h for h in logging.getLogger().handlers if type(h).__name__ == "PrefectConsoleHandler"]
+    if not state.verbose:
+        for h in consoles:
+            h.setLevel(max(h.level, logging.WARNING))
+    shown.waiting("starting Prefect's local server (the first start takes ~10-15 s)")
+    try:
+        with observing(shown):
+            yield
+    finally:
+        # The console handlers stay quiet: the command ends here, and the temporary
+        # server's "Stopping" line at exit says nothing either.
+        prefect_logger.removeHandler(watcher)
 
 
 def _print_summary(summary) -> None:

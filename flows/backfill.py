@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from etl.backfill import plan
 from etl.config import load_settings, resolve_database_url
+from etl.progress import observer
 from etl.warehouse import partitions
 from etl.warehouse.db import engine_for
 from etl.warehouse.schema import prepare_warehouse
@@ -92,6 +93,7 @@ def backfill(
             "seconds": round(summary.elapsed, 2),
         }
 
+    observer().partitions_planned(len(todo))
     with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
         # copy_context: each subflow run links to this backfill run as its parent
         futures = {pool.submit(contextvars.copy_context().run, one_day, day): day for day in todo}
@@ -102,6 +104,7 @@ def backfill(
             except Exception as exc:  # the partition is marked failed by the subflow
                 results[day] = {"day": day.isoformat(), "status": "failed", "reason": str(exc)}
             logger.info("[%d/%d] %s: %s", done, len(todo), day, results[day]["status"])
+            observer().partition_finished(day.isoformat(), results[day]["status"])
 
     rows = [results[d] for d in sorted(results)]
     create_table_artifact(table=rows, key="backfill-partitions", description=f"backfill {source}")

@@ -234,10 +234,16 @@ def explain(
     query: Annotated[str, typer.Argument(help="An article id, a URL or a locator (path#ordinal).")],
     db: DbOption = None,
 ) -> None:
-    """Say why a record was kept or dropped, and list its nearest stored neighbours."""
+    """Say why a record was kept or dropped, and list its nearest stored neighbours.
+
+    ``dump:ID`` lists that dump's rejects and duplicates instead (the ingest artifact links them).
+    """
     from etl.warehouse.explain import explain as explain_record
 
     engine, settings = _engine(db)
+    if query.startswith("dump:"):
+        _explain_dump(engine, query)
+        return
     out = explain_record(engine, query, settings.dedup)
     if out.found == "none":
         raise TerminalError(f"nothing in the warehouse matches {query!r} (id, url or locator)")
@@ -295,6 +301,45 @@ def report(
         f"{t['read']:,} records read, {t['kept']:,} kept, {t['exact']:,} exact and {t['near']:,} near "
         f"duplicates, {t['rejects']:,} rejects"
     )
+
+
+def _explain_dump(engine, query: str) -> None:
+    from etl.warehouse.report import dump_detail
+
+    ident = query.removeprefix("dump:")
+    detail = dump_detail(engine, int(ident)) if ident.isdigit() else None
+    if detail is None:
+        raise TerminalError(f"no dump {ident!r} in the warehouse (dump:ID, as in the ingest artifact)")
+    d = detail.dump
+    console.print(
+        f"[bold]dump {d['id']}[/bold] {d['location']} ({d['source']}, {d['format'] or 'format by content'}, "
+        f"{d['status']}): {d['articles']:,} kept, {d['duplicates']:,} duplicates, {d['rejects']:,} rejected"
+    )
+    if detail.rejects:
+        _print_table(
+            f"rejects ({len(detail.rejects)} of {detail.reject_count:,})",
+            ("locator", "reason", "why"),
+            ((r["locator"], r["reason_code"], r["reason"]) for r in detail.rejects),
+        )
+    if detail.duplicates:
+        _print_table(
+            f"duplicates ({len(detail.duplicates)} of {detail.duplicate_count:,}; "
+            "newsetl explain LOCATOR for one of them)",
+            ("locator", "kept article", "method", "relation", "similarity", "title"),
+            (
+                (
+                    r["locator"],
+                    str(r["duplicate_of"]),
+                    f"{r['method']} ({r['measure']})",
+                    r["relation"] or "",
+                    f"{r['similarity']:.3f}",
+                    r["title"],
+                )
+                for r in detail.duplicates
+            ),
+        )
+    if not detail.rejects and not detail.duplicates:
+        console.print("  every record of this dump was kept")
 
 
 @app.command()

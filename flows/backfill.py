@@ -21,6 +21,7 @@ from etl.warehouse import partitions
 from etl.warehouse.db import engine_for
 from etl.warehouse.schema import prepare_warehouse
 from flows.ingest import ingest
+from flows.report import publish_report
 
 
 @flow(name="backfill", log_prints=False)
@@ -115,6 +116,7 @@ def backfill(
         f"{len(todo)} run, {skipped} skipped, {failed} failed\n",
         key="backfill-summary",
     )
+    publish_report(url)
     return rows
 
 

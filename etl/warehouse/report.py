@@ -346,3 +346,61 @@ def _partitions(conn: Connection, since: date | None, source: str | None) -> lis
         }
         for r in conn.execute(q)
     ]
+
+
+@dataclass(slots=True)
+class DumpDetail:
+    """One dump's ledger row and the records it did not keep: what ``newsetl explain dump:ID`` shows."""
+
+    dump: dict[str, Any]
+    rejects: list[dict[str, Any]]
+    duplicates: list[dict[str, Any]]
+    reject_count: int
+    duplicate_count: int
+
+
+def dump_detail(engine: Engine, dump_id: int, limit: int = 50) -> DumpDetail | None:
+    """A dump's rejects (with reasons) and duplicates (with the kept copy), first ``limit`` of each.
+
+    Both lookups use the (dump_id, ordinal) unique indexes, so this is fast on any warehouse.
+    """
+    from etl.warehouse.models import Dump
+
+    with engine.connect() as conn:
+        row = conn.execute(select(Dump.__table__).where(Dump.id == dump_id)).first()
+        if row is None:
+            return None
+        rejects = conn.execute(
+            select(RejectRow.ordinal, RejectRow.locator, RejectRow.reason_code, RejectRow.reason)
+            .where(RejectRow.dump_id == dump_id)
+            .order_by(RejectRow.ordinal)
+            .limit(limit)
+        ).all()
+        duplicates = conn.execute(
+            select(
+                Duplicate.ordinal,
+                Duplicate.locator,
+                Duplicate.method,
+                Duplicate.measure,
+                Duplicate.relation,
+                Duplicate.similarity,
+                Duplicate.duplicate_of,
+                Duplicate.title,
+            )
+            .where(Duplicate.dump_id == dump_id)
+            .order_by(Duplicate.ordinal)
+            .limit(limit)
+        ).all()
+        n_rejects = conn.execute(
+            select(func.count()).select_from(RejectRow).where(RejectRow.dump_id == dump_id)
+        ).scalar_one()
+        n_duplicates = conn.execute(
+            select(func.count()).select_from(Duplicate).where(Duplicate.dump_id == dump_id)
+        ).scalar_one()
+    return DumpDetail(
+        dump=dict(row._mapping),
+        rejects=[dict(r._mapping) for r in rejects],
+        duplicates=[dict(r._mapping) for r in duplicates],
+        reject_count=n_rejects,
+        duplicate_count=n_duplicates,
+    )

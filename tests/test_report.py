@@ -54,7 +54,9 @@ def build_warehouse(url: str, root: Path):
     partitions.mark_running(engine, "wire", date(2024, 3, 1), RUN_ID)
     partitions.mark_finished(engine, "wire", date(2024, 3, 1), partitions.DONE, records=8, articles=3)
     partitions.mark_running(engine, "wire", date(2024, 3, 2), "r2")
-    partitions.mark_finished(engine, "wire", date(2024, 3, 2), partitions.EMPTY, note="no dump for 2024-03-02")
+    partitions.mark_finished(
+        engine, "wire", date(2024, 3, 2), partitions.EMPTY, note="no dump for 2024-03-02"
+    )
     partitions.mark_running(engine, "wire", date(2024, 3, 4), "r3")
     partitions.mark_finished(
         engine, "wire", date(2024, 3, 4), partitions.FAILED, note="HTTP 503 from example.org after 5 tries"
@@ -154,7 +156,12 @@ def test_dump_detail_lists_a_dumps_rejects_and_duplicates(warehouse) -> None:
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("NEWSETL_CONFIG", "NEWSETL_DATABASE_URL")}
     return subprocess.run(
-        [sys.executable, "-m", "etl.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "etl.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -218,4 +225,3 @@ def test_report_draws_in_headless_chromium(sqlite_url: str, tmp_path: Path) -> N
     assert dom.count('class="trace bars"') >= 6  # per-day, similarity, relations, rejects, runs, clusters
     assert 'class="hm"' in dom  # the partition calendar's heatmap
     assert "HTTP 503 from example.org" in dom
-

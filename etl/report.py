@@ -225,7 +225,8 @@ def _daily_chart(data: ReportData) -> str:
         return _empty("No records yet.")
     sources = [s["source"] for s in data.per_source]
     shown = sources[:MAX_SOURCE_PANELS]
-    bucket = _bucket_of(data.daily)
+    span = _dense_range(data.daily)
+    bucket = _bucket_of(span)
     panels = shown + (["other sources"] if len(sources) > len(shown) else [])
     fig = make_subplots(
         rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=panels, vertical_spacing=0.08
@@ -255,16 +256,48 @@ def _daily_chart(data: ReportData) -> str:
                 col=1,
             )
     fig.update_layout(barmode="stack", bargap=0.1)
-    fig.update_xaxes(type="date")
     monthly = any(bucket(r["day"]) != r["day"] for r in data.daily)
     fig.update_yaxes(title_text="records a month" if monthly else "records a day", title_font_size=11)
-    return _figure_html(fig, 140 + 200 * len(panels))
+    note = ""
+    if span:
+        lo, hi = (date.fromisoformat(bucket(d)) for d in span)
+        pad = timedelta(days=20 if monthly else 1)
+        fig.update_xaxes(type="date", range=[(lo - pad).isoformat(), (hi + pad).isoformat()])
+        outside = sum(r["read"] for r in data.daily if not span[0] <= r["day"] <= span[1])
+        if outside:
+            note = (
+                f"<p class='why'>{outside:,} records lie outside {span[0]} .. {span[1]} "
+                "(double-click the chart to zoom out to them).</p>"
+            )
+    return note + _figure_html(fig, 140 + 200 * len(panels))
 
 
-def _bucket_of(daily: list[dict[str, Any]]):
+def _dense_range(daily: list[dict[str, Any]], share: float = 0.995) -> tuple[str, str] | None:
+    """The days that hold all but the outlying ``1 - share`` of records (a stray date, a reject
+    dated by its load day), so a handful of records does not stretch the axis over decades."""
+    per_day: dict[str, int] = {}
+    for r in daily:
+        if r["day"] != "unknown":
+            per_day[r["day"]] = per_day.get(r["day"], 0) + r["read"]
+    if not per_day:
+        return None
+    days = sorted(per_day)
+    total = sum(per_day.values())
+    cut = total * (1 - share) / 2
+    lo, hi, seen = 0, len(days) - 1, 0
+    while lo < hi and seen + per_day[days[lo]] <= cut:
+        seen += per_day[days[lo]]
+        lo += 1
+    seen = 0
+    while hi > lo and seen + per_day[days[hi]] <= cut:
+        seen += per_day[days[hi]]
+        hi -= 1
+    return days[lo], days[hi]
+
+
+def _bucket_of(span: tuple[str, str] | None):
     """Days for a span up to ~13 months, else months: one-day bars over years would be invisible."""
-    days = [r["day"] for r in daily if r["day"] != "unknown"]
-    if days and (date.fromisoformat(max(days)) - date.fromisoformat(min(days))).days > 400:
+    if span and (date.fromisoformat(span[1]) - date.fromisoformat(span[0])).days > 400:
         return lambda d: d[:7] + "-01" if d != "unknown" else d
     return lambda d: d
 
@@ -343,9 +376,9 @@ def _rejects_chart(data: ReportData) -> str:
     fig.update_layout(barmode="stack", xaxis_title="rejects")
     chart = _figure_html(fig, 120 + 28 * max(3, len(codes)))
     table = _table(
-        ("reason", "source", "rejects", "example", "locator"),
+        ("reason", "source", "rejects", "example", "first of them"),
         (
-            (r["reason_code"], r["source"], r["count"], _short(r["example"], 160), r["locator"])
+            (r["reason_code"], r["source"], r["count"], _short(r["example"], 160), Path(r["locator"]).name)
             for r in data.reject_reasons[:20]
         ),
         numeric=(2,),

@@ -53,7 +53,7 @@ code { font-size: 12px; background: #f1f3f4; padding: 1px 4px; border-radius: 3p
 .grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 16px; }
 .grid section { margin: 0; min-width: 0; }
 @media (max-width: 1000px) { .grid { grid-template-columns: minmax(0, 1fr); } }
-td { overflow-wrap: break-word; }
+td.w { overflow-wrap: anywhere; }
 .empty { color: #777; font-style: italic; }
 """
 
@@ -152,8 +152,14 @@ def _n(value: int | float | None) -> str:
     return f"{value:,.0f}" if isinstance(value, int) or float(value).is_integer() else f"{value:,.1f}"
 
 
-def _table(columns: Iterable[str], rows: Iterable[Iterable[Any]], numeric: Iterable[int] = ()) -> str:
-    numeric = set(numeric)
+def _table(
+    columns: Iterable[str],
+    rows: Iterable[Iterable[Any]],
+    numeric: Iterable[int] = (),
+    wrap: Iterable[int] = (),
+) -> str:
+    """A plain table; ``wrap`` columns may break anywhere (long paths in sentences)."""
+    numeric, wrap = set(numeric), set(wrap)
     head = "".join(
         f"<th class='{'n' if i in numeric else ''}'>{html.escape(c)}</th>" for i, c in enumerate(columns)
     )
@@ -162,7 +168,7 @@ def _table(columns: Iterable[str], rows: Iterable[Iterable[Any]], numeric: Itera
         cells = []
         for i, v in enumerate(row):
             text = _n(v) if i in numeric else str(v if v is not None else "")
-            cls = "n" if i in numeric else ""
+            cls = "n" if i in numeric else ("w" if i in wrap else "")
             cells.append(f"<td class='{cls}'>{text if text.startswith('<code>') else html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -376,12 +382,13 @@ def _rejects_chart(data: ReportData) -> str:
     fig.update_layout(barmode="stack", xaxis_title="rejects")
     chart = _figure_html(fig, 120 + 28 * max(3, len(codes)))
     table = _table(
-        ("reason", "source", "rejects", "example", "first of them"),
+        ("reason", "source", "rejects", "example", "one of them"),
         (
             (r["reason_code"], r["source"], r["count"], _short(r["example"], 160), Path(r["locator"]).name)
             for r in data.reject_reasons[:20]
         ),
         numeric=(2,),
+        wrap=(3, 4),
     )
     return chart + table
 
@@ -536,6 +543,7 @@ def _partition_failures(data: ReportData) -> str:
         ("source", "day", "attempts", "reason"),
         ((p["source"], p["day"], p["attempts"], _short(p["note"], 300)) for p in failed[:100]),
         numeric=(2,),
+        wrap=(3,),
     )
 
 

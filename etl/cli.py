@@ -162,6 +162,7 @@ def ingest(
             )
     summary.elapsed = time.perf_counter() - started
     _print_summary(summary)
+    _print_report_path()
     if not summary.ok:
         raise typer.Exit(1)
 
@@ -421,6 +422,7 @@ def backfill(
         ("day", "status", *counts),
         ((r["day"], r["status"], *(str(r.get(k, "")) for k in counts)) for r in rows),
     )
+    _print_report_path()
     if any(r["status"] == "failed" for r in rows):
         raise typer.Exit(1)
 
@@ -530,6 +532,13 @@ def _watch_prefect(shown) -> Iterator[None]:
         # The console handlers stay quiet: the command ends here, and the temporary
         # server's "Stopping" line at exit says nothing either.
         prefect_logger.removeHandler(watcher)
+
+
+def _print_report_path() -> None:
+    from flows.report import report_path
+
+    if report_path().exists():
+        console.print(f"warehouse report: {report_path()}", highlight=False, soft_wrap=True)
 
 
 def _print_summary(summary) -> None:

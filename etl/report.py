@@ -77,7 +77,7 @@ def render_html(data: ReportData, *, generated: datetime | None = None) -> str:
         _section(
             "Records per day and source",
             "Kept, exact and near duplicates by publication day; rejects by the day of their "
-            "partition, else of their dump's earliest story.",
+            "partition, else of their dump's first story.",
             _daily_chart(data),
             wide=True,
         ),

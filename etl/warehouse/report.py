@@ -8,8 +8,8 @@ only the day, floor and duration expressions differ by dialect.
 What a record's day is, for the per-day chart and ``since``:
 - a kept article or a duplicate: its publication day (UTC), else the day it was loaded;
 - a reject (it has no trustworthy date of its own): the day of the partition its run
-  loaded, else the publication day of the earliest article of its dump, else the day
-  it was loaded.
+  loaded, else the publication day of the first kept article of its dump, else the
+  day it was loaded.
 """
 
 from __future__ import annotations
@@ -119,12 +119,17 @@ def _filters(conn: Connection, model, day: ColumnElement, since: date | None, so
 
 def _reject_day(conn: Connection) -> tuple[ColumnElement, Any]:
     """A reject's day (see the module docstring) and the FROM clause that provides it."""
-    first_story = (
-        select(Article.dump_id, func.min(Article.published_at).label("first_pub"))
-        .where(Article.dump_id.in_(select(RejectRow.dump_id).distinct()))
-        .group_by(Article.dump_id)
-        .subquery("first_story")
+    # One probe of the (dump_id, ordinal) index per dump that has rejects, not a scan of articles.
+    dumps = select(RejectRow.dump_id.label("dump_id")).distinct().subquery("reject_dumps")
+    first_pub = (
+        select(Article.published_at)
+        .where(Article.dump_id == dumps.c.dump_id)
+        .order_by(Article.ordinal)
+        .limit(1)
+        .correlate(dumps)
+        .scalar_subquery()
     )
+    first_story = select(dumps.c.dump_id, first_pub.label("first_pub")).subquery("first_story")
     partition_day = Partition.day if _pg(conn) else func.substr(Partition.day, 1, 10)
     day = func.coalesce(partition_day, _day(conn, first_story.c.first_pub), _day(conn, RejectRow.ingested_at))
     joined = RejectRow.__table__.outerjoin(

@@ -10,6 +10,8 @@ Python package needs no pandas.
 from __future__ import annotations
 
 import html
+import json
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -28,6 +30,18 @@ MEASURE_COLORS = {"jaccard": "#1565c0", "containment": "#ef6c00", "edit": "#6a1b
 STATUS_CODES = {"done": 0, "empty": 1, "running": 2, "pending": 3, "failed": 4}
 STATUS_COLORS = ["#2e7d32", "#bdbdbd", "#f9a825", "#90caf9", "#c62828"]
 MAX_SOURCE_PANELS = 6
+# A small template of our own: plotly's named templates are copied into every figure
+# through its validators, which costs ~0.4 s a chart.
+TEMPLATE = {
+    "layout": {
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "colorway": ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692"],
+        "xaxis": {"gridcolor": "#eceff1", "linecolor": "#cfd8dc", "zerolinecolor": "#cfd8dc"},
+        "yaxis": {"gridcolor": "#eceff1", "linecolor": "#cfd8dc", "zerolinecolor": "#cfd8dc"},
+        "hoverlabel": {"align": "left"},
+    }
+}
 PLOT_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 CSS = """
@@ -60,7 +74,7 @@ td.w { overflow-wrap: anywhere; }
 
 def render_html(data: ReportData, *, generated: datetime | None = None) -> str:
     """The whole report page, with plotly.js inlined once for all charts."""
-    from plotly.offline import get_plotlyjs
+    from plotly.offline import get_plotlyjs  # the script only: figures are plain dicts
 
     generated = generated or datetime.now(UTC)
     scope = []
@@ -210,34 +224,46 @@ def _totals_section(data: ReportData) -> str:
     )
 
 
-def _figure_html(fig, height: int) -> str:
-    import plotly.io as pio
+def _figure_html(traces: list[dict[str, Any]], layout: dict[str, Any], height: int) -> str:
+    """One chart: a div and the call that draws it with the page's plotly.js.
 
-    fig.update_layout(
-        height=height,
-        margin={"l": 50, "r": 20, "t": 40, "b": 40},
-        template="plotly_white",
-        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
-        font={"size": 12},
+    Figures are plain dicts in plotly.js's own schema: plotly's Python objects validate
+    every property on assignment, which costs seconds on a report with a thousand days.
+    """
+    base = {
+        "height": height,
+        "margin": {"l": 50, "r": 20, "t": 40, "b": 40},
+        "template": TEMPLATE,
+        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+        "font": {"size": 12},
+    }
+    div = f"chart-{uuid.uuid4().hex[:12]}"
+    args = ", ".join(_js(v) for v in (traces, {**base, **layout}, PLOT_CONFIG))
+    return (
+        f'<div id="{div}" class="plotly-graph-div" style="height:{height}px; width:100%;"></div>'
+        f'<script type="text/javascript">Plotly.newPlot("{div}", {args});</script>'
     )
-    return pio.to_html(fig, include_plotlyjs=False, full_html=False, config=PLOT_CONFIG)
+
+
+def _js(value: Any) -> str:
+    """JSON safe inside a <script> element."""
+    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
 
 
 def _daily_chart(data: ReportData) -> str:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     if not data.daily:
         return _empty("No records yet.")
     sources = [s["source"] for s in data.per_source]
     shown = sources[:MAX_SOURCE_PANELS]
     span = _dense_range(data.daily)
     bucket = _bucket_of(span)
+    monthly = any(bucket(r["day"]) != r["day"] for r in data.daily)
     panels = shown + (["other sources"] if len(sources) > len(shown) else [])
-    fig = make_subplots(
-        rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=panels, vertical_spacing=0.08
-    )
-    for row, panel in enumerate(panels, start=1):
+    gap = 0.08
+    height = (1 - gap * (len(panels) - 1)) / len(panels)
+    traces: list[dict[str, Any]] = []
+    layout: dict[str, Any] = {"barmode": "stack", "bargap": 0.1, "annotations": []}
+    for i, panel in enumerate(panels):
         per_day: dict[str, dict[str, int]] = {}
         for r in data.daily:
             src = r["source"] if r["source"] in shown else "other sources"
@@ -247,35 +273,52 @@ def _daily_chart(data: ReportData) -> str:
             for k in COLORS:
                 d[k] += r[k]
         days = sorted(per_day)
+        axis = "y" if i == 0 else f"y{i + 1}"
+        top = 1 - i * (height + gap)
+        layout["yaxis" if i == 0 else f"yaxis{i + 1}"] = {
+            "domain": [max(0.0, top - height), top],
+            "title": {"text": "records a month" if monthly else "records a day", "font": {"size": 11}},
+        }
+        layout["annotations"].append(
+            {
+                "text": html.escape(panel),
+                "x": 0.5,
+                "y": top,
+                "xref": "paper",
+                "yref": "paper",
+                "showarrow": False,
+                "yanchor": "bottom",
+                "font": {"size": 13},
+            }
+        )
         for key, color in COLORS.items():
-            fig.add_trace(
-                go.Bar(
-                    x=days,
-                    y=[per_day[d][key] for d in days],
-                    name=LABELS[key],
-                    marker_color=color,
-                    legendgroup=key,
-                    showlegend=row == 1,
-                    hovertemplate=f"%{{x}}<br>{LABELS[key]}: %{{y:,}}<extra>{html.escape(panel)}</extra>",
-                ),
-                row=row,
-                col=1,
+            traces.append(
+                {
+                    "type": "bar",
+                    "x": days,
+                    "y": [per_day[d][key] for d in days],
+                    "yaxis": axis,
+                    "name": LABELS[key],
+                    "marker": {"color": color},
+                    "legendgroup": key,
+                    "showlegend": i == 0,
+                    "hovertemplate": f"%{{x}}<br>{LABELS[key]}: %{{y:,}}<extra>{html.escape(panel)}</extra>",
+                }
             )
-    fig.update_layout(barmode="stack", bargap=0.1)
-    monthly = any(bucket(r["day"]) != r["day"] for r in data.daily)
-    fig.update_yaxes(title_text="records a month" if monthly else "records a day", title_font_size=11)
+    xaxis: dict[str, Any] = {"type": "date", "anchor": f"y{len(panels)}" if len(panels) > 1 else "y"}
     note = ""
     if span:
         lo, hi = (date.fromisoformat(bucket(d)) for d in span)
         pad = timedelta(days=20 if monthly else 1)
-        fig.update_xaxes(type="date", range=[(lo - pad).isoformat(), (hi + pad).isoformat()])
+        xaxis["range"] = [(lo - pad).isoformat(), (hi + pad).isoformat()]
         outside = sum(r["read"] for r in data.daily if not span[0] <= r["day"] <= span[1])
         if outside:
             note = (
                 f"<p class='why'>{outside:,} records lie outside {span[0]} .. {span[1]} "
                 "(double-click the chart to zoom out to them).</p>"
             )
-    return note + _figure_html(fig, 140 + 200 * len(panels))
+    layout["xaxis"] = xaxis
+    return note + _figure_html(traces, layout, 140 + 200 * len(panels))
 
 
 def _dense_range(daily: list[dict[str, Any]], share: float = 0.995) -> tuple[str, str] | None:
@@ -309,78 +352,81 @@ def _bucket_of(span: tuple[str, str] | None):
 
 
 def _similarity_chart(data: ReportData) -> str:
-    import plotly.graph_objects as go
-
     if not data.similarity:
         return _empty("No near duplicates yet.")
-    fig = go.Figure()
+    traces = []
     for measure in sorted({r["measure"] for r in data.similarity}):
         rows = [r for r in data.similarity if r["measure"] == measure]
-        fig.add_trace(
-            go.Bar(
-                x=[(r["low"] + r["high"]) / 2 for r in rows],
-                y=[r["count"] for r in rows],
-                width=[(r["high"] - r["low"]) * 0.95 for r in rows],
-                name=measure,
-                marker_color=MEASURE_COLORS.get(measure),
-                customdata=[[r["low"], r["high"]] for r in rows],
-                hovertemplate=f"{measure} %{{customdata[0]:.2f}}-%{{customdata[1]:.2f}}: "
+        traces.append(
+            {
+                "type": "bar",
+                "x": [(r["low"] + r["high"]) / 2 for r in rows],
+                "y": [r["count"] for r in rows],
+                "width": [(r["high"] - r["low"]) * 0.95 for r in rows],
+                "name": measure,
+                "marker": {"color": MEASURE_COLORS.get(measure)},
+                "customdata": [[r["low"], r["high"]] for r in rows],
+                "hovertemplate": f"{measure} %{{customdata[0]:.2f}}-%{{customdata[1]:.2f}}: "
                 "%{y:,}<extra></extra>",
-            )
+            }
         )
-    fig.update_layout(
-        barmode="stack", xaxis_title="similarity to the kept copy", yaxis_title="near duplicates"
-    )
-    fig.update_xaxes(range=[0, 1.0], dtick=0.1)
-    return _figure_html(fig, 340)
+    layout = {
+        "barmode": "stack",
+        "showlegend": True,
+        "xaxis": {"title": {"text": "similarity to the kept copy"}, "range": [0, 1.0], "dtick": 0.1},
+        "yaxis": {"title": {"text": "near duplicates"}},
+    }
+    return _figure_html(traces, layout, 340)
 
 
 def _relations_chart(data: ReportData) -> str:
-    import plotly.graph_objects as go
-
     if not data.relations:
         return _empty("No duplicates yet.")
     order = ["copy", "revision", "update", "excerpt"]
     relations = order + sorted({r["relation"] for r in data.relations} - set(order))
-    fig = go.Figure()
+    traces = []
     for method, color in (("exact", COLORS["exact"]), ("near", COLORS["near"])):
         counts = {r["relation"]: r["count"] for r in data.relations if r["method"] == method}
-        fig.add_trace(
-            go.Bar(
-                x=relations,
-                y=[counts.get(rel, 0) for rel in relations],
-                name=f"{method} duplicates",
-                marker_color=color,
-                hovertemplate=f"%{{x}} ({method}): %{{y:,}}<extra></extra>",
-            )
+        traces.append(
+            {
+                "type": "bar",
+                "x": relations,
+                "y": [counts.get(rel, 0) for rel in relations],
+                "name": f"{method} duplicates",
+                "marker": {"color": color},
+                "hovertemplate": f"%{{x}} ({method}): %{{y:,}}<extra></extra>",
+            }
         )
-    fig.update_layout(barmode="stack", yaxis_title="duplicates")
-    return _figure_html(fig, 340)
+    return _figure_html(traces, {"barmode": "stack", "yaxis": {"title": {"text": "duplicates"}}}, 340)
 
 
 def _rejects_chart(data: ReportData) -> str:
-    import plotly.graph_objects as go
-
     if not data.reject_reasons:
         return _empty("No rejects.")
     by_code: dict[str, int] = {}
     for r in data.reject_reasons:
         by_code[r["reason_code"]] = by_code.get(r["reason_code"], 0) + r["count"]
     codes = sorted(by_code, key=lambda c: by_code[c])
-    fig = go.Figure()
+    traces = []
     for src in sorted({r["source"] for r in data.reject_reasons}):
         counts = {r["reason_code"]: r["count"] for r in data.reject_reasons if r["source"] == src}
-        fig.add_trace(
-            go.Bar(
-                y=codes,
-                x=[counts.get(c, 0) for c in codes],
-                orientation="h",
-                name=src,
-                hovertemplate=f"%{{y}} ({html.escape(src)}): %{{x:,}}<extra></extra>",
-            )
+        traces.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "y": codes,
+                "x": [counts.get(c, 0) for c in codes],
+                "name": src,
+                "hovertemplate": f"%{{y}} ({html.escape(src)}): %{{x:,}}<extra></extra>",
+            }
         )
-    fig.update_layout(barmode="stack", xaxis_title="rejects")
-    chart = _figure_html(fig, 120 + 28 * max(3, len(codes)))
+    layout = {
+        "barmode": "stack",
+        "showlegend": True,
+        "xaxis": {"title": {"text": "rejects"}},
+        "margin": {"l": 110, "r": 20, "t": 40, "b": 40},
+    }
+    chart = _figure_html(traces, layout, 120 + 28 * max(3, len(codes)))
     table = _table(
         ("reason", "source", "rejects", "example", "one of them"),
         (
@@ -394,68 +440,71 @@ def _rejects_chart(data: ReportData) -> str:
 
 
 def _runs_chart(data: ReportData) -> str:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     runs = [r for r in data.runs if r["seconds"] is not None]
     if not runs:
         return _empty("No finished runs yet.")
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    labels = [f"{r['started']} {r['kind']}" for r in runs]
-    custom = [[r["records"], r["status"], r["id"][:8], r["dumps"]] for r in runs]
-    fig.add_trace(
-        go.Bar(
-            x=[r["started"] for r in runs],
-            y=[r["seconds"] for r in runs],
-            name="duration (s)",
-            marker_color=["#c62828" if r["status"] == "failed" else "#78909c" for r in runs],
-            customdata=custom,
-            text=labels,
-            textposition="none",
-            hovertemplate="%{text}<br>%{y:.1f} s, %{customdata[0]:,} records, %{customdata[3]} dumps"
-            "<br>%{customdata[1]} (run %{customdata[2]})<extra></extra>",
-        ),
-        secondary_y=False,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=[r["started"] for r in runs],
-            y=[r["rate"] or 0 for r in runs],
-            name="records/s",
-            mode="lines+markers",
-            line={"color": "#ef6c00"},
-            hovertemplate="%{y:,.0f} records/s<extra></extra>",
-        ),
-        secondary_y=True,
-    )
-    fig.update_yaxes(title_text="seconds", secondary_y=False)
-    fig.update_yaxes(title_text="records/s", secondary_y=True, rangemode="tozero")
-    fig.update_xaxes(type="category" if len(runs) < 30 else "date", showticklabels=len(runs) < 30)
-    return _figure_html(fig, 340)
+    x = [r["started"] for r in runs]
+    traces = [
+        {
+            "type": "bar",
+            "x": x,
+            "y": [r["seconds"] for r in runs],
+            "name": "duration (s)",
+            "marker": {"color": ["#c62828" if r["status"] == "failed" else "#78909c" for r in runs]},
+            "customdata": [[r["records"], r["status"], r["id"][:8], r["dumps"], r["kind"]] for r in runs],
+            "hovertemplate": "%{x} %{customdata[4]}<br>%{y:.1f} s, %{customdata[0]:,} records, "
+            "%{customdata[3]} dumps<br>%{customdata[1]} (run %{customdata[2]})<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "x": x,
+            "y": [r["rate"] or 0 for r in runs],
+            "yaxis": "y2",
+            "name": "records/s",
+            "mode": "lines+markers",
+            "line": {"color": "#ef6c00"},
+            "hovertemplate": "%{y:,.0f} records/s<extra></extra>",
+        },
+    ]
+    layout = {
+        "xaxis": {"type": "category" if len(runs) < 30 else "date", "showticklabels": len(runs) < 30},
+        "yaxis": {"title": {"text": "seconds"}},
+        "yaxis2": {
+            "title": {"text": "records/s"},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "showgrid": False,
+        },
+        "margin": {"l": 50, "r": 60, "t": 40, "b": 40},
+    }
+    return _figure_html(traces, layout, 340)
 
 
 def _clusters_chart(data: ReportData) -> str:
-    import plotly.graph_objects as go
-
     if not data.clusters:
         return _empty("No duplicates yet.")
     rows = data.clusters[::-1]
     labels = [f"{_short(r['title'], 70)} [#{r['article_id']}]" for r in rows]
-    fig = go.Figure()
-    for key, color in (("exact", COLORS["exact"]), ("near", COLORS["near"])):
-        fig.add_trace(
-            go.Bar(
-                y=labels,
-                x=[r[key] for r in rows],
-                orientation="h",
-                name=f"{key} duplicates",
-                marker_color=color,
-                hovertemplate=f"%{{y}}<br>{key}: %{{x:,}}<extra></extra>",
-            )
-        )
-    fig.update_layout(barmode="stack", xaxis_title="dropped copies", margin_l=420)
-    html_ = _figure_html(fig, 100 + 26 * len(rows))
-    return html_
+    traces = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "y": labels,
+            "x": [r[key] for r in rows],
+            "name": f"{key} duplicates",
+            "marker": {"color": color},
+            "hovertemplate": f"%{{y}}<br>{key}: %{{x:,}}<extra></extra>",
+        }
+        for key, color in (("exact", COLORS["exact"]), ("near", COLORS["near"]))
+    ]
+    layout = {
+        "barmode": "stack",
+        "xaxis": {"title": {"text": "dropped copies"}},
+        "yaxis": {"automargin": True},
+        "margin": {"l": 50, "r": 20, "t": 40, "b": 40},
+    }
+    return _figure_html(traces, layout, 120 + 26 * len(rows))
 
 
 def _clusters_table(data: ReportData) -> str:
@@ -481,17 +530,19 @@ def _clusters_table(data: ReportData) -> str:
 
 def _partition_calendars(data: ReportData) -> str:
     """One calendar (weeks across, weekdays down) per source, coloured by partition state."""
-    import plotly.graph_objects as go
-
     if not data.partitions:
         return _empty("No partitions yet: backfills and scheduled runs fill the ledger.")
+    n = len(STATUS_COLORS)
+    scale = []
+    for i, color in enumerate(STATUS_COLORS):
+        scale += [[i / n, color], [(i + 1) / n, color]]
     out = []
     for src in sorted({p["source"] for p in data.partitions}):
         parts = {date.fromisoformat(p["day"]): p for p in data.partitions if p["source"] == src}
         first, last = min(parts), max(parts)
         start = first - timedelta(days=first.weekday())
         weeks = (last - start).days // 7 + 1
-        z = [[None] * weeks for _ in range(7)]
+        z: list[list[int | None]] = [[None] * weeks for _ in range(7)]
         text = [[""] * weeks for _ in range(7)]
         for day, p in parts.items():
             w, d = (day - start).days // 7, day.weekday()
@@ -501,37 +552,29 @@ def _partition_calendars(data: ReportData) -> str:
                 f"{day.isoformat()}: {p['status']}<br>{p['records']:,} records, "
                 f"{p['attempts']} attempt(s){note}"
             )
-        n = len(STATUS_COLORS)
-        scale = []
-        for i, color in enumerate(STATUS_COLORS):
-            scale += [[i / n, color], [(i + 1) / n, color]]
-        fig = go.Figure(
-            go.Heatmap(
-                z=z,
-                x=[(start + timedelta(weeks=w)).isoformat() for w in range(weeks)],
-                y=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
-                text=text,
-                hovertemplate="%{text}<extra></extra>",
-                colorscale=scale,
-                zmin=-0.5,
-                zmax=n - 0.5,
-                xgap=2,
-                ygap=2,
-                colorbar={
-                    "tickvals": list(range(n)),
-                    "ticktext": list(STATUS_CODES),
-                    "thickness": 12,
-                    "len": 1.0,
-                },
-            )
-        )
-        fig.update_yaxes(autorange="reversed")
-        fig.update_layout(title={"text": html.escape(src), "x": 0, "font": {"size": 14}})
+        trace = {
+            "type": "heatmap",
+            "z": z,
+            "x": [(start + timedelta(weeks=w)).isoformat() for w in range(weeks)],
+            "y": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+            "text": text,
+            "hovertemplate": "%{text}<extra></extra>",
+            "colorscale": scale,
+            "zmin": -0.5,
+            "zmax": n - 0.5,
+            "xgap": 2,
+            "ygap": 2,
+            "colorbar": {"tickvals": list(range(n)), "ticktext": list(STATUS_CODES), "thickness": 12},
+        }
+        layout = {
+            "title": {"text": html.escape(src), "x": 0, "font": {"size": 14}},
+            "yaxis": {"autorange": "reversed"},
+        }
         counts: dict[str, int] = {}
         for p in parts.values():
             counts[p["status"]] = counts.get(p["status"], 0) + 1
         summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-        out.append(f"<p>{html.escape(src)}: {summary}</p>" + _figure_html(fig, 260))
+        out.append(f"<p>{html.escape(src)}: {summary}</p>" + _figure_html([trace], layout, 260))
     return "".join(out)
 
 

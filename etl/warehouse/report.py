@@ -130,11 +130,17 @@ def _reject_day(conn: Connection) -> tuple[ColumnElement, Any]:
         .scalar_subquery()
     )
     first_story = select(dumps.c.dump_id, first_pub.label("first_pub")).subquery("first_story")
-    partition_day = Partition.day if _pg(conn) else func.substr(Partition.day, 1, 10)
+    # A run loads one partition; min() keeps one row per run even if a ledger says otherwise.
+    run_day = (
+        select(Partition.run_id, Partition.source, func.min(Partition.day).label("day"))
+        .where(Partition.run_id.is_not(None))
+        .group_by(Partition.run_id, Partition.source)
+        .subquery("run_day")
+    )
+    partition_day = run_day.c.day if _pg(conn) else func.substr(run_day.c.day, 1, 10)
     day = func.coalesce(partition_day, _day(conn, first_story.c.first_pub), _day(conn, RejectRow.ingested_at))
     joined = RejectRow.__table__.outerjoin(
-        Partition.__table__,
-        and_(Partition.run_id == RejectRow.run_id, Partition.source == RejectRow.source),
+        run_day, and_(run_day.c.run_id == RejectRow.run_id, run_day.c.source == RejectRow.source)
     ).outerjoin(first_story, first_story.c.dump_id == RejectRow.dump_id)
     return day, joined
 
@@ -249,7 +255,6 @@ def _clusters(conn: Connection, since: date | None, source: str | None) -> list[
             Duplicate.duplicate_of.label("article_id"),
             func.count().label("duplicates"),
             func.sum(case((Duplicate.method == "exact", 1), else_=0)).label("exact"),
-            func.count(func.distinct(Duplicate.source)).label("sources"),
         )
         .where(*_filters(conn, Duplicate, day, since, source))
         .group_by(Duplicate.duplicate_of)
@@ -262,7 +267,6 @@ def _clusters(conn: Connection, since: date | None, source: str | None) -> list[
             counts.c.article_id,
             counts.c.duplicates,
             counts.c.exact,
-            counts.c.sources,
             Article.title,
             Article.source,
             Article.published_at,
@@ -270,18 +274,32 @@ def _clusters(conn: Connection, since: date | None, source: str | None) -> list[
         .join(Article, Article.id == counts.c.article_id)
         .order_by(counts.c.duplicates.desc(), counts.c.article_id)
     )
+    rows = conn.execute(q).all()
+    # Sources per cluster only for the few shown: a distinct count over every group is a sort.
+    ids = [r.article_id for r in rows]
+    sources = (
+        dict(
+            conn.execute(
+                select(Duplicate.duplicate_of, func.count(func.distinct(Duplicate.source)))
+                .where(Duplicate.duplicate_of.in_(ids))
+                .group_by(Duplicate.duplicate_of)
+            ).all()
+        )
+        if ids
+        else {}
+    )
     return [
         {
             "article_id": a,
             "duplicates": int(n),
             "exact": int(e or 0),
             "near": int(n) - int(e or 0),
-            "sources": int(s),
+            "sources": int(sources.get(a, 0)),
             "title": t,
             "source": src,
             "published": _iso(p),
         }
-        for a, n, e, s, t, src, p in conn.execute(q)
+        for a, n, e, t, src, p in rows
     ]
 
 

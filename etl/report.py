@@ -93,7 +93,6 @@ def render_html(data: ReportData, *, generated: datetime | None = None) -> str:
             "Kept, exact and near duplicates by publication day; rejects by the day of their "
             "partition, else of their dump's first story.",
             _daily_chart(data),
-            wide=True,
         ),
         '<div class="grid">',
         _section(
@@ -118,13 +117,11 @@ def render_html(data: ReportData, *, generated: datetime | None = None) -> str:
             "Kept articles with the most dropped copies. "
             "<code>newsetl explain ID</code> lists a cluster's neighbours.",
             _clusters_chart(data) + _clusters_table(data),
-            wide=True,
         ),
         _section(
             "Partition ledger",
             "One square per source and day: done, empty (no dump that day), failed, running or pending.",
             _partition_calendars(data) + _partition_failures(data),
-            wide=True,
         ),
     ]
     return (
@@ -152,7 +149,7 @@ def write_html(data: ReportData, path: Path) -> Path:
 # --- sections -------------------------------------------------------------------------
 
 
-def _section(title: str, why: str, body: str, wide: bool = False) -> str:
+def _section(title: str, why: str, body: str) -> str:
     return f"<section><h2>{html.escape(title)}</h2><p class='why'>{why}</p>{body}</section>"
 
 

@@ -14,7 +14,7 @@ What a record's day is, for the per-day chart and ``since``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -46,7 +46,6 @@ class ReportData:
     clusters: list[dict[str, Any]]
     runs: list[dict[str, Any]]
     partitions: list[dict[str, Any]]
-    notes: list[str] = field(default_factory=list)
 
 
 def _pg(conn: Connection) -> bool:

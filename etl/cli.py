@@ -12,8 +12,10 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -38,6 +40,8 @@ app.add_typer(db_app, name="db")
 dedup_app = typer.Typer(help="Near-duplicate index commands.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(dedup_app, name="dedup")
 
+DEFAULT_REPORT = Path("data/report.html")
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -46,6 +50,7 @@ class State:
     config: str | None = None
     debug: bool = False
     verbose: bool = False
+    quiet: bool = False
 
 
 state = State()
@@ -77,10 +82,15 @@ def main_options(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show every Prefect task-run log line.")
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No progress bar, progress lines or start-up spinner."),
+    ] = False,
 ) -> None:
     state.config = config
     state.debug = debug
     state.verbose = verbose
+    state.quiet = quiet
 
 
 @app.command()
@@ -141,22 +151,26 @@ def ingest(
         get_source(source, state.config)
     _ready_warehouse(url, settings)
     _quiet_prefect(state.verbose)
-    err_console.print("[dim]starting Prefect (local ephemeral mode; the first start takes ~10-15 s)...[/dim]")
     started = time.perf_counter()
     from etl.sources.credentials import hold
-    from flows.ingest import ingest as ingest_flow
 
-    summary = ingest_flow(
-        # Flow parameters are stored by Prefect: URLs go redacted, their credentials stay in memory.
-        locations=[hold(loc) if is_url(loc) else loc for loc in locations],
-        source=source,
-        format=format,
-        db_url=url,
-        config_path=state.config,
-        date=logical_day.isoformat() if logical_day else None,
-    )
+    with _progress("ingest") as shown:
+        shown.waiting("importing Prefect")
+        from flows.ingest import ingest as ingest_flow
+
+        with _watch_prefect(shown):
+            summary = ingest_flow(
+                # Flow parameters are stored by Prefect: URLs go redacted, their credentials stay in memory.
+                locations=[hold(loc) if is_url(loc) else loc for loc in locations],
+                source=source,
+                format=format,
+                db_url=url,
+                config_path=state.config,
+                date=logical_day.isoformat() if logical_day else None,
+            )
     summary.elapsed = time.perf_counter() - started
     _print_summary(summary)
+    _print_report_path()
     if not summary.ok:
         raise typer.Exit(1)
 
@@ -260,10 +274,16 @@ def explain(
     query: Annotated[str, typer.Argument(help="An article id, a URL or a locator (path#ordinal).")],
     db: DbOption = None,
 ) -> None:
-    """Say why a record was kept or dropped, and list its nearest stored neighbours."""
+    """Say why a record was kept or dropped, and list its nearest stored neighbours.
+
+    ``dump:ID`` lists that dump's rejects and duplicates instead (the ingest artifact links them).
+    """
     from etl.warehouse.explain import explain as explain_record
 
     engine, settings = _read_engine(db)
+    if query.startswith("dump:"):
+        _explain_dump(engine, query)
+        return
     out = explain_record(engine, query, settings.dedup)
     if out.found == "none":
         raise TerminalError(f"nothing in the warehouse matches {query!r} (id, url or locator)")
@@ -301,6 +321,73 @@ def explain(
         )
     else:
         console.print("  no other stored article shares an LSH band with it")
+
+
+@app.command()
+def report(
+    out: Annotated[
+        Path, typer.Option("--out", help="The HTML file to write (self-contained: opens offline).")
+    ] = DEFAULT_REPORT,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only records of this day (YYYY-MM-DD) or later.", show_default=False),
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source.", show_default=False)] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the warehouse report: totals, charts and the partition ledger, in one HTML file."""
+    from etl.report import write_html
+    from etl.warehouse.report import collect
+
+    engine, _ = _read_engine(db)
+    started = time.perf_counter()
+    data = collect(engine, since=_parse_day(since), source=source)
+    write_html(data, out)
+    t = data.totals
+    console.print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s: "
+        f"{t['read']:,} records read, {t['kept']:,} kept, {t['exact']:,} exact and {t['near']:,} near "
+        f"duplicates, {t['rejects']:,} rejects"
+    )
+
+
+def _explain_dump(engine, query: str) -> None:
+    from etl.warehouse.report import dump_detail
+
+    ident = query.removeprefix("dump:")
+    detail = dump_detail(engine, int(ident)) if ident.isdigit() else None
+    if detail is None:
+        raise TerminalError(f"no dump {ident!r} in the warehouse (dump:ID, as in the ingest artifact)")
+    d = detail.dump
+    console.print(
+        f"[bold]dump {d['id']}[/bold] {d['location']} ({d['source']}, {d['format'] or 'format by content'}, "
+        f"{d['status']}): {d['articles']:,} kept, {d['duplicates']:,} duplicates, {d['rejects']:,} rejected"
+    )
+    if detail.rejects:
+        _print_table(
+            f"rejects ({len(detail.rejects)} of {detail.reject_count:,})",
+            ("locator", "reason", "why"),
+            ((r["locator"], r["reason_code"], r["reason"]) for r in detail.rejects),
+        )
+    if detail.duplicates:
+        _print_table(
+            f"duplicates ({len(detail.duplicates)} of {detail.duplicate_count:,}; "
+            "newsetl explain LOCATOR for one of them)",
+            ("locator", "kept article", "method", "relation", "similarity", "title"),
+            (
+                (
+                    r["locator"],
+                    str(r["duplicate_of"]),
+                    f"{r['method']} ({r['measure']})",
+                    r["relation"] or "",
+                    f"{r['similarity']:.3f}",
+                    r["title"],
+                )
+                for r in detail.duplicates
+            ),
+        )
+    if not detail.rejects and not detail.duplicates:
+        console.print("  every record of this dump was kept")
 
 
 @app.command()
@@ -362,19 +449,21 @@ def backfill(
     if not todo:
         return
     _quiet_prefect(state.verbose)
-    err_console.print("[dim]starting Prefect (local ephemeral mode)...[/dim]")
-    from flows.backfill import backfill as backfill_flow
+    with _progress("backfill") as shown:
+        shown.waiting("importing Prefect")
+        from flows.backfill import backfill as backfill_flow
 
-    final = backfill_flow(
-        source=source,
-        start=start,
-        end=end,
-        max_parallel=max_parallel,
-        force=force,
-        db_url=resolve_database_url(db, settings),
-        config_path=state.config,
-        return_state=True,
-    )
+        with _watch_prefect(shown):
+            final = backfill_flow(
+                source=source,
+                start=start,
+                end=end,
+                max_parallel=max_parallel,
+                force=force,
+                db_url=resolve_database_url(db, settings),
+                config_path=state.config,
+                return_state=True,
+            )
     rows = final.result(raise_on_failure=False)
     if isinstance(rows, BaseException):
         raise rows
@@ -387,6 +476,7 @@ def backfill(
     for r in rows:
         if r["status"] == "failed":
             err_console.print(f"[red]failed:[/red] {r['day']}: {escape(r.get('reason') or '')}")
+    _print_report_path()
     if any(r["status"] == "failed" for r in rows):
         raise typer.Exit(1)
 
@@ -533,6 +623,49 @@ def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
     logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
+
+
+def _progress(what: str):
+    """A progress bar on a terminal, periodic lines when piped, nothing with --quiet (on stderr)."""
+    from etl.console_progress import ConsoleProgress, choose_mode
+
+    interval = float(os.environ.get("NEWSETL_PROGRESS_INTERVAL", "10"))
+    return ConsoleProgress(err_console, choose_mode(err_console, state.quiet), interval=interval, what=what)
+
+
+@contextmanager
+def _watch_prefect(shown) -> Iterator[None]:
+    """Send this process's progress events to ``shown``; Prefect's start-up messages become its spinner.
+
+    Prefect's INFO lines on the console (one per batch, per dump) are replaced by the
+    progress display unless --verbose; they still reach the Prefect API (the UI), and
+    warnings and errors still print.
+    """
+    from etl.console_progress import PrefectStartWatcher
+    from etl.progress import observing
+
+    watcher = PrefectStartWatcher(shown)
+    prefect_logger = logging.getLogger("prefect")
+    prefect_logger.addHandler(watcher)
+    consoles = [h for h in logging.getLogger().handlers if type(h).__name__ == "PrefectConsoleHandler"]
+    if not state.verbose:
+        for h in consoles:
+            h.setLevel(max(h.level, logging.WARNING))
+    shown.waiting("starting Prefect's local server (the first start takes ~10-15 s)")
+    try:
+        with observing(shown):
+            yield
+    finally:
+        # The console handlers stay quiet: the command ends here, and the temporary
+        # server's "Stopping" line at exit says nothing either.
+        prefect_logger.removeHandler(watcher)
+
+
+def _print_report_path() -> None:
+    from flows.report import report_path
+
+    if report_path().exists():
+        console.print(f"warehouse report: {report_path()}", highlight=False, soft_wrap=True)
 
 
 def _print_summary(summary) -> None:

@@ -26,6 +26,7 @@ from etl.pipeline import (
     ingest_dump,
     load_prepared,
 )
+from etl.progress import observer
 from etl.redact import redact_text, redact_url
 from etl.sources import plan
 from etl.summary import RunSummary
@@ -90,6 +91,8 @@ def run_ingest(
             logger.info("%s: %s", location, note)
         dumps = planned.dumps
         logger.info("ingesting %d dump file(s) into %s", len(dumps), summary.warehouse)
+        watcher = observer()
+        watcher.dumps_planned(dumps)
         for dump in dumps:
             src = planned.source_names.get(dump.location) or source or default_source(dump)
             try:
@@ -102,7 +105,7 @@ def run_ingest(
                     settings=settings,
                     prepare=prepare,
                     load=load,
-                    progress=progress,
+                    progress=_observed(progress, watcher),
                     lookahead=workers,
                 )
             except Exception as exc:  # one bad dump must not stop the others
@@ -115,6 +118,7 @@ def run_ingest(
                 moved = dump.settle(result.status != "failed")
                 logger.info("%s: moved to %s", dump.location, moved)
             summary.dumps.append(result)
+            watcher.dump_finished(result)
     except BaseException as exc:
         finish_run(
             engine,
@@ -135,3 +139,14 @@ def run_ingest(
         error="; ".join(f"{loc}: {why}" for loc, why in summary.failures) or None,
     )
     return summary
+
+
+def _observed(progress: ProgressFn | None, watcher) -> ProgressFn:
+    """The caller's per-batch callback, plus the progress observer's."""
+
+    def both(location: str, counts) -> None:
+        if progress:
+            progress(location, counts)
+        watcher.batch_loaded(location, counts)
+
+    return both

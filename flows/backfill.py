@@ -17,10 +17,12 @@ from prefect.states import Failed
 
 from etl.backfill import plan
 from etl.config import load_settings, resolve_database_url
+from etl.progress import observer
 from etl.warehouse import partitions
 from etl.warehouse.db import engine_for
 from etl.warehouse.schema import prepare_warehouse
 from flows.ingest import ingest
+from flows.report import publish_report
 
 
 @flow(name="backfill", log_prints=False)
@@ -109,6 +111,7 @@ def backfill(
             "flow_run": link,
         }
 
+    observer().partitions_planned(len(todo))
     with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
         # copy_context: each subflow run links to this backfill run as its parent
         futures = {pool.submit(contextvars.copy_context().run, one_day, day): day for day in todo}
@@ -119,6 +122,7 @@ def backfill(
             except Exception as exc:  # the partition is marked failed by the subflow
                 results[day] = {"day": day.isoformat(), "status": "failed", "reason": str(exc)}
             logger.info("[%d/%d] %s: %s", done, len(todo), day, results[day]["status"])
+            observer().partition_finished(day.isoformat(), results[day]["status"])
 
     rows = [results[d] for d in sorted(results)]
     create_table_artifact(table=rows, key="backfill-partitions", description=f"backfill {source}")
@@ -130,6 +134,7 @@ def backfill(
         + "".join(f"\n- {r['day']}: failed: {r.get('reason') or r.get('note') or ''}" for r in failed),
         key="backfill-summary",
     )
+    publish_report(url)
     if failed:
         # The flow run's state is what the UI, `prefect deployment run --watch` and
         # automations see: a backfill with a failed day must not end Completed.

@@ -34,6 +34,7 @@ from etl.warehouse import partitions
 from etl.warehouse.db import engine_for
 from etl.warehouse.load import BatchCounts
 from etl.warehouse.schema import prepare_warehouse
+from flows.report import publish_report
 
 
 def _read_secret(block_name: str) -> str:
@@ -188,10 +189,19 @@ def ingest(
                     "near": d.counts.near_duplicates,
                     "rejected": d.counts.rejects,
                     "seconds": round(d.seconds, 2),
+                    "rejects and duplicates": _explain_dump(d),
                 }
                 for d in summary.dumps
             ],
             key="ingest-dumps",
-            description="per dump: read, kept, exact and near duplicates, rejected, seconds",
+            description="per dump: read, kept, exact and near duplicates, rejected, seconds, and the "
+            "command that lists its rejects and duplicates",
         )
+    if not flow_run.get_parent_flow_run_id():  # a backfill publishes one report for all its days
+        publish_report(url)
     return summary
+
+
+def _explain_dump(d) -> str:
+    dropped = d.counts.rejects + d.counts.duplicates
+    return f"newsetl explain dump:{d.dump_id}" if d.dump_id is not None and dropped else ""

@@ -237,3 +237,9 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _report_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flows write the warehouse report after each run; keep it out of the checkout."""
+    monkeypatch.setenv("NEWSETL_REPORT", str(tmp_path / "report.html"))

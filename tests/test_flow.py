@@ -8,7 +8,7 @@ from tests.conftest import news_record, story, write_jsonl
 
 
 def test_ingest_flow_runs_batches_as_tasks_and_publishes_a_summary(
-    prefect_harness, pg_url: str, tmp_path: Path
+    prefect_harness, pg_url: str, tmp_path: Path, monkeypatch
 ) -> None:
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -18,6 +18,7 @@ def test_ingest_flow_runs_batches_as_tasks_and_publishes_a_summary(
 
     config = tmp_path / "newsetl.toml"
     config.write_text("[ingest]\nbatch_size = 4\n", encoding="utf-8")
+    monkeypatch.setenv("NEWSETL_REPORT", str(tmp_path / "report.html"))
     base = story(31)
     dump = write_jsonl(
         tmp_path / "wire.jsonl",
@@ -52,6 +53,10 @@ def test_ingest_flow_runs_batches_as_tasks_and_publishes_a_summary(
     assert "records read | 11" in by_key["ingest-summary"].data
     table = by_key["ingest-dumps"].data
     assert "wire.jsonl" in str(table) and '"kept": 10' in str(table).replace("'", '"')
+    assert f"newsetl explain dump:{summary.dumps[0].dump_id}" in str(table)  # its duplicate, listed
+    assert "| **all sources** | 11 | 10 | 1 | 0 | 0 |" in by_key["warehouse-report"].data
+    assert (tmp_path / "report.html").as_uri() in by_key["warehouse-report-html"].data
+    assert "Largest clusters" in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
 def test_flow_fetches_a_gzipped_dump_with_a_prefect_secret(

@@ -583,7 +583,7 @@ def status(
 
 
 # Columns whose text may wrap onto several lines; every other column is printed whole.
-_FOLDABLE = {"title", "why"}
+_FOLDABLE = {"title", "why", "locator", "location", "dump"}
 
 
 def _print_table(title: str, columns: Iterable[str], rows: Iterable[Iterable[str]]) -> None:

@@ -109,6 +109,13 @@ class IngestConfig:
 @dataclass(frozen=True, slots=True)
 class WarehouseConfig:
     url: str | None = None
+    # How long to keep retrying a batch or ledger statement through transient database
+    # errors (restart, failover, deadlock, lock timeout) before the run gives up.
+    retry_seconds: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.retry_seconds < 0:
+            raise ConfigError("warehouse.retry_seconds must be 0 (no retries) or more")
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,7 @@ TRANSIENT_MESSAGES = (
     "the database system is starting up",
     "the database system is shutting down",
     "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
     "connection refused",
     "server closed the connection unexpectedly",
     "terminating connection",

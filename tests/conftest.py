@@ -231,3 +231,22 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def private_pg():
+    """A PostgreSQL cluster of this test session only, that tests may restart or stop."""
+    from tests.pgcluster import PrivatePostgres, pg_bin
+
+    try:
+        pg_bin("initdb")
+    except FileNotFoundError as exc:  # pragma: no cover - depends on the machine
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    cluster = PrivatePostgres()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()

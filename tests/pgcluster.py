@@ -7,6 +7,7 @@ a stop and start) hit only this cluster, never the shared server on 5432.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -81,8 +82,6 @@ class PrivatePostgres:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.root, ignore_errors=True)

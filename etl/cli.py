@@ -138,13 +138,14 @@ def ingest(
     _quiet_prefect(state.verbose)
     err_console.print("[dim]starting Prefect (local ephemeral mode; the first start takes ~10-15 s)...[/dim]")
     started = time.perf_counter()
+    _start_prefect()
     from flows.ingest import ingest as ingest_flow
 
+    _database_url_to_environment(url)
     summary = ingest_flow(
         locations=locations,
         source=source,
         format=format,
-        db_url=url,
         config_path=state.config,
         date=logical_day.isoformat() if logical_day else None,
     )
@@ -317,7 +318,10 @@ def backfill(
         return
     _quiet_prefect(state.verbose)
     err_console.print("[dim]starting Prefect (local ephemeral mode)...[/dim]")
+    _start_prefect()
     from flows.backfill import backfill as backfill_flow
+
+    _database_url_to_environment(resolve_database_url(db, settings))
 
     rows = backfill_flow(
         source=source,
@@ -325,7 +329,6 @@ def backfill(
         end=end,
         max_parallel=max_parallel,
         force=force,
-        db_url=resolve_database_url(db, settings),
         config_path=state.config,
     )
     counts = ("read", "kept", "exact", "near", "rejected")
@@ -351,7 +354,10 @@ def serve(db: DbOption = None) -> None:
 
     from flows.deployments import build_deployments
 
-    deployments = build_deployments(state.config, resolve_database_url(db, settings))
+    # Served flow runs are child processes: they inherit the URL, which never becomes a
+    # deployment parameter (those are shown in the Prefect UI and API).
+    _database_url_to_environment(resolve_database_url(db, settings))
+    deployments = build_deployments(state.config)
     console.print("serving: " + ", ".join(d.name for d in deployments))
     prefect_serve(*deployments, pause_on_shutdown=False)
 
@@ -384,6 +390,25 @@ def status(
             for r in recent(engine, limit, source)
         ),
     )
+
+
+def _start_prefect() -> None:
+    """Start Prefect's temporary server (unless PREFECT_API_URL names one) so it dies with us.
+
+    A watchdog process stops it when this command ends, ``kill -9`` included.
+    """
+    from flows.local_server import start_local_server_if_needed
+
+    start_local_server_if_needed()
+
+
+def _database_url_to_environment(url: str) -> None:
+    """Hand the warehouse URL to flows through the environment, never as a flow parameter.
+
+    Flow-run parameters are stored by the Prefect server and shown in its UI and
+    API, a password in the URL included.
+    """
+    os.environ["NEWSETL_DATABASE_URL"] = url
 
 
 def _print_table(title: str, columns: Iterable[str], rows: Iterable[Iterable[str]]) -> None:

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
+from etl.checkpoints import checkpoint
 from etl.config import DedupConfig, Settings
 from etl.dedup.matcher import PreparedArticle
 from etl.dedup.signatures import sign
@@ -138,6 +139,7 @@ def batched(records: Iterable[RawRecord | Reject], size: int) -> Iterator[list[R
 
 def prepare_batch(records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig) -> PreparedBatch:
     """Normalise and sign a batch: the CPU-heavy stage, run outside any lock."""
+    checkpoint("prepare")
     started = time.perf_counter()
     articles: list[Article] = []
     rejects: list[Reject] = []
@@ -263,6 +265,7 @@ def ingest_dump(
                 retry.call(finish_dump, engine, state.id, FAILED, what="marking the dump failed")
         raise
     retry.call(finish_dump, engine, state.id, DONE, what="marking the dump done")
+    checkpoint("dump-done")
     result.seconds = time.perf_counter() - started
     return result
 

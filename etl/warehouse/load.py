@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
+from etl.checkpoints import checkpoint
 from etl.config import DedupConfig
 from etl.dedup.matcher import Decision, PreparedArticle, match_batch
 from etl.dedup.signatures import signature_to_bytes
@@ -210,6 +211,7 @@ def load_batch(
         counts.rejects = len(reject_rows)
         counts.records = counts.articles + counts.duplicates + counts.rejects
         _advance_ledgers(conn, dump_id, run_id, end, counts)
+        checkpoint("load")  # a fault test may kill the process here, before the commit
         return counts
 
 

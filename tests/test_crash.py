@@ -36,6 +36,8 @@ from tests.test_deployments import PREFECT, free_port, stop, wait_for
 
 BATCH = 5
 
+pytestmark = pytest.mark.slow  # each test starts newsetl two or three times (~20-50 s)
+
 
 @pytest.fixture(scope="module")
 def shared_prefect(tmp_path_factory: pytest.TempPathFactory):
@@ -186,7 +188,6 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-@pytest.mark.slow
 def test_kill_9_leaves_no_prefect_server_behind(sqlite_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "wire"
     write_dumps(folder, dumps=1, per_dump=12)

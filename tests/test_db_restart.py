@@ -135,3 +135,31 @@ def test_a_stop_longer_than_the_retry_window_fails_clearly_and_a_rerun_completes
     assert snapshot(url) == clean
     # the first run could not record its end (the database was away): the re-run marked it
     assert run_statuses(url) in (["abandoned", "completed"], ["completed", "failed"])
+
+
+def test_the_prefect_flow_retries_load_batch_through_an_immediate_restart(
+    prefect_harness, private_pg, dumps, clean, tmp_path: Path, caplog
+) -> None:
+    from flows.ingest import ingest as ingest_flow
+
+    folder, total = dumps
+    config = tmp_path / "newsetl.toml"
+    config.write_text(
+        "[ingest]\nbatch_size = 5\nworkers = 0\n[warehouse]\nretry_seconds = 30\n", encoding="utf-8"
+    )
+    url = private_pg.create_database()
+    # mid-dump, so the restart meets a load-batch task rather than a ledger statement
+    fault = FaultWhenLoaded(private_pg.conninfo(url.rsplit("/", 1)[1]), 20, lambda: private_pg.restart())
+    fault.start()
+    summary = ingest_flow(locations=[str(folder)], source="wire", db_url=url, config_path=str(config))
+    fault.join(timeout=5)
+
+    assert fault.done_at_fault is not None and fault.done_at_fault < total
+    assert summary.ok, summary.failures
+    assert snapshot(url) == clean
+    assert run_statuses(url) == ["completed"]
+
+    # Prefect itself retried the load-batch task that met the restart (its own log line;
+    # the test server records task-run states asynchronously, so the log is the sure witness)
+    retried = [r.getMessage() for r in caplog.records if "Retry 1/" in r.getMessage()]
+    assert retried and "OperationalError" in retried[0]

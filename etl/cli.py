@@ -121,8 +121,7 @@ def ingest(
     from etl.sources import is_url
     from etl.sources.config import get_source
 
-    settings = load_settings(state.config)
-    url = resolve_database_url(db, settings)
+    load_settings(state.config)  # a bad config fails here, before Prefect's start-up
     check_format(format)
     logical_day = _parse_day(day)
     locations = list(locations or [])
@@ -141,7 +140,7 @@ def ingest(
     _start_prefect()
     from flows.ingest import ingest as ingest_flow
 
-    _database_url_to_environment(url)
+    _database_url_to_environment(db)
     summary = ingest_flow(
         locations=locations,
         source=source,
@@ -321,8 +320,7 @@ def backfill(
     _start_prefect()
     from flows.backfill import backfill as backfill_flow
 
-    _database_url_to_environment(resolve_database_url(db, settings))
-
+    _database_url_to_environment(db)
     rows = backfill_flow(
         source=source,
         start=start,
@@ -348,7 +346,7 @@ def serve(db: DbOption = None) -> None:
     Needs a Prefect server (`prefect server start`, PREFECT_API_URL set): schedules do
     not run on the ephemeral one. Stop with Ctrl-C.
     """
-    settings = load_settings(state.config)
+    load_settings(state.config)  # a bad config fails here
     _quiet_prefect(state.verbose)
     from prefect import serve as prefect_serve
 
@@ -356,7 +354,7 @@ def serve(db: DbOption = None) -> None:
 
     # Served flow runs are child processes: they inherit the URL, which never becomes a
     # deployment parameter (those are shown in the Prefect UI and API).
-    _database_url_to_environment(resolve_database_url(db, settings))
+    _database_url_to_environment(db)
     deployments = build_deployments(state.config)
     console.print("serving: " + ", ".join(d.name for d in deployments))
     prefect_serve(*deployments, pause_on_shutdown=False)
@@ -402,13 +400,15 @@ def _start_prefect() -> None:
     start_local_server_if_needed()
 
 
-def _database_url_to_environment(url: str) -> None:
-    """Hand the warehouse URL to flows through the environment, never as a flow parameter.
+def _database_url_to_environment(db: str | None) -> None:
+    """Hand ``--db`` to flows through the environment, never as a flow parameter.
 
     Flow-run parameters are stored by the Prefect server and shown in its UI and
-    API, a password in the URL included.
+    API, a password in the URL included. Without ``--db`` the flows resolve the URL
+    themselves: the environment, a Prefect Secret block, the config file.
     """
-    os.environ["NEWSETL_DATABASE_URL"] = url
+    if db:
+        os.environ["NEWSETL_DATABASE_URL"] = db
 
 
 def _print_table(title: str, columns: Iterable[str], rows: Iterable[Iterable[str]]) -> None:

@@ -121,7 +121,7 @@ def run_ingest(
     for old in abandoned:
         logger.warning("run %s was left running by a process that died: marked abandoned", old)
     run_id = run_id or str(uuid.uuid4())
-    summary = RunSummary(run_id=run_id, warehouse=describe(engine))
+    summary = RunSummary(run_id=run_id, warehouse=describe(engine), abandoned=abandoned)
     parameters = {
         "locations": [printable(loc) for loc in locations],
         "source": source,

@@ -32,7 +32,7 @@ from etl.warehouse.db import make_engine
 from etl.warehouse.models import Dump, Run
 from tests.conftest import PG_ADMIN_URL
 from tests.faults import snapshot, write_dumps
-from tests.test_deployments import PREFECT, free_port, stop, wait_for
+from tests.test_deployments import PREFECT, SECRET, free_port, stop, wait_for, with_password
 
 BATCH = 5
 
@@ -151,7 +151,8 @@ def test_kill_9_then_rerun_ends_as_one_clean_run(
     write_dumps(folder, dumps=3, per_dump=12)
     config = tmp_path / "newsetl.toml"
     config.write_text(f"[ingest]\nbatch_size = {BATCH}\nworkers = 0\n", encoding="utf-8")
-    args = ["--config", str(config), "ingest", str(folder), "--db", pg_url]
+    # a password in the URL (the test server trusts loopback): it must not reach Prefect
+    args = ["--config", str(config), "ingest", str(folder), "--db", with_password(pg_url)]
 
     kill_at(point, args, tmp_path, shared_prefect, timeout=180)
     runs, dumps = states(pg_url)
@@ -165,6 +166,12 @@ def test_kill_9_then_rerun_ends_as_one_clean_run(
     assert snapshot(pg_url) == clean_run(second_pg_url, folder)
     listed = newsetl_run(["runs", "--db", pg_url], tmp_path, {})
     assert "abandoned" in listed.stdout
+
+    import requests
+
+    flow_runs = requests.post(f"{shared_prefect['PREFECT_API_URL']}/flow_runs/filter", json={}, timeout=30)
+    assert flow_runs.ok and flow_runs.json()
+    assert SECRET not in flow_runs.text  # the URL went through the environment, not a parameter
 
 
 def _children(pid: int) -> list[int]:

@@ -195,31 +195,35 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_kill_9_leaves_no_prefect_server_behind(sqlite_url: str, tmp_path: Path) -> None:
+def test_kill_9_leaves_no_prefect_server_or_worker_behind(sqlite_url: str, tmp_path: Path) -> None:
+    """The temporary Prefect server, the batch workers and the watchdog all go with the command."""
     folder = tmp_path / "wire"
-    write_dumps(folder, dumps=1, per_dump=12)
+    write_dumps(folder, dumps=1, per_dump=30)
     config = tmp_path / "newsetl.toml"
-    config.write_text(f"[ingest]\nbatch_size = {BATCH}\nworkers = 0\n", encoding="utf-8")
+    config.write_text(f"[ingest]\nbatch_size = {BATCH}\nworkers = 1\n", encoding="utf-8")
     env = {"PREFECT_HOME": str(tmp_path / "prefect-home")}  # no PREFECT_API_URL: the temporary server
     marker = tmp_path / "paused"
     proc = newsetl(
         ["--config", str(config), "ingest", str(folder), "--db", sqlite_url],
         tmp_path,
-        {**env, "NEWSETL_PAUSE_AT": "load:2", "NEWSETL_PAUSE_FILE": str(marker)},
+        {**env, "NEWSETL_PAUSE_AT": "load:3", "NEWSETL_PAUSE_FILE": str(marker)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         wait_for(lambda: marker.exists() or proc.poll() is not None, 400, "the first batches")
         assert proc.poll() is None
-        servers = [p for p in _children(proc.pid) if b"uvicorn" in Path(f"/proc/{p}/cmdline").read_bytes()]
-        assert servers, "no temporary Prefect server found among the command's children"
+        children = _children(proc.pid)
+        commands = [Path(f"/proc/{p}/cmdline").read_bytes() for p in children]
+        assert any(b"uvicorn" in c for c in commands), "no temporary Prefect server among the children"
+        assert any(b"multiprocessing" in c for c in commands), "no batch worker among the children"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while any(_alive(p) for p in servers) and time.monotonic() < deadline:
+        while any(_alive(p) for p in children) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not any(_alive(p) for p in servers), "the Prefect server outlived kill -9 of newsetl"
+        left = [c for p, c in zip(children, commands, strict=True) if _alive(p)]
+        assert not left, f"outlived kill -9 of newsetl: {left}"
     finally:
         if proc.poll() is None:
             proc.kill()

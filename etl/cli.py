@@ -135,8 +135,7 @@ def ingest(
     from etl.sources import is_url
     from etl.sources.config import get_source
 
-    settings = load_settings(state.config)
-    url = resolve_database_url(db, settings)
+    settings = load_settings(state.config)  # a bad config fails here, before Prefect's start-up
     check_format(format)
     logical_day = _parse_day(day)
     locations = list(locations or [])
@@ -149,22 +148,24 @@ def ingest(
                 "configured source"
             )
         get_source(source, state.config)
-    _ready_warehouse(url, settings)
+    _check_warehouse_early(db, settings)
     _quiet_prefect(state.verbose)
     started = time.perf_counter()
     from etl.sources.credentials import hold
 
     with _progress("ingest") as shown:
+        shown.waiting("starting Prefect's local server (the first start takes ~10-15 s)")
+        _start_prefect()
         shown.waiting("importing Prefect")
         from flows.ingest import ingest as ingest_flow
 
+        _database_url_to_environment(db)
         with _watch_prefect(shown):
             summary = ingest_flow(
                 # Flow parameters are stored by Prefect: URLs go redacted, their credentials stay in memory.
                 locations=[hold(loc) if is_url(loc) else loc for loc in locations],
                 source=source,
                 format=format,
-                db_url=url,
                 config_path=state.config,
                 date=logical_day.isoformat() if logical_day else None,
             )
@@ -220,6 +221,17 @@ def _ready_warehouse(url: str, settings):
     engine = check_warehouse(url)
     prepare_warehouse(engine, settings.dedup)
     return engine
+
+
+def _check_warehouse_early(db: str | None, settings) -> None:
+    """:func:`_ready_warehouse` on the URL the flows will use, when it is known without Prefect.
+
+    A URL kept in a Prefect Secret block ([warehouse] url_secret_block) is read by the
+    flow itself; that one is checked when the flow starts.
+    """
+    if settings.warehouse.url_secret_block and not (db or os.environ.get("NEWSETL_DATABASE_URL")):
+        return
+    _ready_warehouse(resolve_database_url(db, settings), settings)
 
 
 def _engine(db: str | None):
@@ -450,9 +462,12 @@ def backfill(
         return
     _quiet_prefect(state.verbose)
     with _progress("backfill") as shown:
+        shown.waiting("starting Prefect's local server (the first start takes ~10-15 s)")
+        _start_prefect()
         shown.waiting("importing Prefect")
         from flows.backfill import backfill as backfill_flow
 
+        _database_url_to_environment(db)
         with _watch_prefect(shown):
             final = backfill_flow(
                 source=source,
@@ -460,7 +475,6 @@ def backfill(
                 end=end,
                 max_parallel=max_parallel,
                 force=force,
-                db_url=resolve_database_url(db, settings),
                 config_path=state.config,
                 return_state=True,
             )
@@ -502,7 +516,10 @@ def serve(db: DbOption = None) -> None:
 
     from flows.deployments import build_deployments, taken_by_work_pools
 
-    deployments = build_deployments(state.config, url)
+    # Served flow runs are child processes: they inherit the URL, which never becomes a
+    # deployment parameter (those are shown in the Prefect UI and API).
+    _database_url_to_environment(db)
+    deployments = build_deployments(state.config)
     taken = taken_by_work_pools(deployments)
     if taken:
         raise TerminalError(
@@ -584,6 +601,27 @@ def status(
 
 # Columns whose text may wrap onto several lines; every other column is printed whole.
 _FOLDABLE = {"title", "why", "locator", "location", "dump"}
+
+
+def _start_prefect() -> None:
+    """Start Prefect's temporary server (unless PREFECT_API_URL names one) so it dies with us.
+
+    A watchdog process stops it when this command ends, ``kill -9`` included.
+    """
+    from flows.local_server import start_local_server_if_needed
+
+    start_local_server_if_needed()
+
+
+def _database_url_to_environment(db: str | None) -> None:
+    """Hand ``--db`` to flows through the environment, never as a flow parameter.
+
+    Flow-run parameters are stored by the Prefect server and shown in its UI and
+    API, a password in the URL included. Without ``--db`` the flows resolve the URL
+    themselves: the environment, a Prefect Secret block, the config file.
+    """
+    if db:
+        os.environ["NEWSETL_DATABASE_URL"] = db
 
 
 def _print_table(title: str, columns: Iterable[str], rows: Iterable[Iterable[str]]) -> None:

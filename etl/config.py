@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,16 @@ class IngestConfig:
 @dataclass(frozen=True, slots=True)
 class WarehouseConfig:
     url: str | None = None
+    # Name of a Prefect Secret block holding the URL (password included), read by the
+    # flows when neither --db nor NEWSETL_DATABASE_URL gives one. The name is not secret.
+    url_secret_block: str | None = None
+    # How long to keep retrying a batch or ledger statement through transient database
+    # errors (restart, failover, deadlock, lock timeout) before the run gives up.
+    retry_seconds: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.retry_seconds < 0:
+            raise ConfigError("warehouse.retry_seconds must be 0 (no retries) or more")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +194,17 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     return Settings(path=resolved, **built)
 
 
-def resolve_database_url(cli_value: str | None, settings: Settings) -> str:
-    """Apply the precedence documented in this module."""
-    return (
-        cli_value or os.environ.get("NEWSETL_DATABASE_URL") or settings.warehouse.url or DEFAULT_DATABASE_URL
-    )
+def resolve_database_url(
+    cli_value: str | None, settings: Settings, resolve_secret: Callable[[str], str] | None = None
+) -> str:
+    """Apply the precedence documented in this module.
+
+    With ``resolve_secret`` (the flows pass a Prefect Secret reader), a configured
+    ``[warehouse] url_secret_block`` comes after the environment variable and
+    before ``[warehouse] url``.
+    """
+    if cli_value or os.environ.get("NEWSETL_DATABASE_URL"):
+        return cli_value or os.environ["NEWSETL_DATABASE_URL"]
+    if settings.warehouse.url_secret_block and resolve_secret is not None:
+        return resolve_secret(settings.warehouse.url_secret_block)
+    return settings.warehouse.url or DEFAULT_DATABASE_URL

@@ -8,6 +8,7 @@ bounded by the batch size: a dump is streamed, never loaded whole.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -22,16 +23,19 @@ from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
+from etl.checkpoints import checkpoint
 from etl.config import DedupConfig, Settings
 from etl.dedup.matcher import PreparedArticle
 from etl.dedup.signatures import sign
-from etl.errors import EtlError, TerminalError
+from etl.errors import EtlError, TerminalError, WarehouseUnavailable, is_transient
+from etl.names import printable
 from etl.normalize import normalize_all
 from etl.parallel import submit_prepare
 from etl.readers import HEAD_BYTES, detect_format, read_dump
 from etl.records import Article, RawRecord, Reject, RejectReason
 from etl.warehouse.ledger import DONE, FAILED, DumpState, claim_dump, finish_dump
 from etl.warehouse.load import BatchCounts, load_batch
+from etl.warehouse.retry import RetryPolicy
 
 HASH_CHUNK = 1 << 20
 
@@ -82,6 +86,10 @@ class DumpFile:
     refusal: str | None = None
     settle: Callable[[bool], object] | None = None
 
+    def __post_init__(self) -> None:
+        # A non-UTF-8 file name is stored and shown as caf\xe9.jsonl, never with surrogates.
+        self.location = printable(self.location)
+
 
 def discover(locations: Iterable[str]) -> list[DumpFile]:
     """Files named directly, every file under a folder (sorted, hidden ones skipped), or a glob.
@@ -131,6 +139,7 @@ def batched(records: Iterable[RawRecord | Reject], size: int) -> Iterator[list[R
 
 def prepare_batch(records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig) -> PreparedBatch:
     """Normalise and sign a batch: the CPU-heavy stage, run outside any lock."""
+    checkpoint("prepare")
     started = time.perf_counter()
     articles: list[Article] = []
     rejects: list[Reject] = []
@@ -186,18 +195,22 @@ def ingest_dump(
     load: LoadFn = load_prepared,
     progress: ProgressFn | None = None,
     lookahead: int = 1,
+    retry: RetryPolicy | None = None,
 ) -> DumpResult:
     """Load one dump file, resuming where an interrupted run stopped; a finished dump is skipped.
 
     ``prepare`` starts preparing a batch and returns a future; up to ``lookahead``
     batches are in preparation while the previous one loads. Batches are still
-    loaded strictly in order, so "first seen" means first in the dump.
+    loaded strictly in order, so "first seen" means first in the dump. The ledger
+    statements are retried through transient database errors (``retry``).
     """
     prepare = prepare or inline_prepare
+    retry = retry or RetryPolicy()
     started = time.perf_counter()
     sha, size = sha256_file(dump.path)
     detected = fmt if fmt != "auto" else _detect_plain(dump.path)
-    state = claim_dump(
+    state = retry.call(
+        claim_dump,
         engine,
         source=source,
         location=dump.location,
@@ -207,6 +220,7 @@ def ingest_dump(
         run_id=run_id,
         etag=dump.etag,
         last_modified=dump.last_modified,
+        what="claiming the dump in the ledger",
     )
     if state.status == DONE:
         return DumpResult(dump.location, state.source, detected, "skipped", dump_id=state.id)
@@ -240,11 +254,18 @@ def ingest_dump(
                 load_next()
         while pending:
             load_next()
-    except Exception:
-        # Batches already loaded stay loaded; a re-run resumes after the last one.
-        finish_dump(engine, state.id, FAILED)
+    except Exception as exc:
+        # Batches already loaded stay loaded; a re-run resumes after the last one. If even
+        # this update fails (the database is away), the dump stays "loading" until the next
+        # run marks it abandoned: resumable either way.
+        with contextlib.suppress(Exception):
+            if isinstance(exc, WarehouseUnavailable) or is_transient(exc):
+                finish_dump(engine, state.id, FAILED)  # one try: the window was just spent
+            else:
+                retry.call(finish_dump, engine, state.id, FAILED, what="marking the dump failed")
         raise
-    finish_dump(engine, state.id, DONE)
+    retry.call(finish_dump, engine, state.id, DONE, what="marking the dump done")
+    checkpoint("dump-done")
     result.seconds = time.perf_counter() - started
     return result
 

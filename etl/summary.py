@@ -15,6 +15,7 @@ class RunSummary:
     dumps: list[DumpResult] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)  # requests that gave no dump
+    abandoned: list[str] = field(default_factory=list)  # earlier runs found dead, marked abandoned
     elapsed: float = 0.0
 
     @property
@@ -56,6 +57,8 @@ class RunSummary:
             rows.append(("dumps failed", f"{len(self.failures):,}"))
         for location, note in self.notes:
             rows.append(("no dump", f"{location}: {note}"))
+        if self.abandoned:
+            rows.append(("earlier runs found dead (abandoned)", ", ".join(self.abandoned)))
         rows += [
             ("elapsed", f"{self.elapsed:.1f} s ({rate:,.0f} records/s)"),
             ("warehouse", self.warehouse),

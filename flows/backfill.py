@@ -16,12 +16,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Failed
 
 from etl.backfill import plan
-from etl.config import load_settings, resolve_database_url
+from etl.config import load_settings
 from etl.progress import observer
 from etl.warehouse import partitions
 from etl.warehouse.db import engine_for
 from etl.warehouse.schema import prepare_warehouse
-from flows.ingest import ingest
+from flows.ingest import database_url, ingest
 from flows.report import publish_report
 
 
@@ -47,7 +47,7 @@ def backfill(
     """
     logger = get_run_logger()
     settings = load_settings(config_path)
-    url = resolve_database_url(db_url, settings)
+    url = database_url(db_url, settings)
     engine = engine_for(url)
     prepare_warehouse(engine, settings.dedup)
     planned = plan(
@@ -79,11 +79,13 @@ def backfill(
             # forced re-run gets a key of its own.
             attempts = partitions.states(engine, source, day, day).get(day, {}).get("attempts", 0)
             key = f"{source}:{day.isoformat()}:{attempts}" + (f":force:{flow_run_id()}" if force else "")
-            return _run_deployment_day(via_deployment, source, day, url, config_path, key)
+            return _run_deployment_day(via_deployment, source, day, engine, config_path, key)
+        # db_url only as given: a URL taken from the environment or a secret stays out of
+        # the subflow's parameters.
         final = ingest(
             locations=[],
             source=source,
-            db_url=url,
+            db_url=db_url,
             config_path=config_path,
             date=day.isoformat(),
             return_state=True,
@@ -160,19 +162,23 @@ def flow_run_id() -> str:
 
 
 def _run_deployment_day(
-    deployment: str, source: str, day: datetime.date, url: str, config_path: str | None, key: str
+    deployment: str, source: str, day: datetime.date, engine, config_path: str | None, key: str
 ) -> dict:
-    """Run one day through the ingest deployment and read its outcome from the partition ledger."""
+    """Run one day through the ingest deployment and read its outcome from the partition ledger.
+
+    The run finds the warehouse as the deployment does (environment, config, secret):
+    the URL is never passed as a parameter.
+    """
     from prefect.deployments import run_deployment
 
     flow_run = run_deployment(
         deployment,
-        parameters={"source": source, "date": day.isoformat(), "db_url": url, "config_path": config_path},
+        parameters={"source": source, "date": day.isoformat(), "config_path": config_path},
         idempotency_key=key,
         timeout=None,
         as_subflow=True,
     )
-    state = partitions.states(engine_for(url), source, day, day).get(day, {})
+    state = partitions.states(engine, source, day, day).get(day, {})
     status = state.get("status") or ("failed" if not flow_run.state.is_completed() else "done")
     if not flow_run.state.is_completed():
         status = "failed"

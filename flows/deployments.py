@@ -2,6 +2,12 @@
 
 ``newsetl serve`` serves them from one long-lived process (no work pool needed);
 ``prefect.yaml`` declares the same deployments for ``prefect deploy --all``.
+
+No deployment carries the database URL as a parameter: parameters are stored by
+the Prefect server and shown in its UI and API, password included. Flow runs
+take the URL from ``NEWSETL_DATABASE_URL`` in the environment of the process that
+runs them (``newsetl serve`` sets it from ``--db``), from the config file, or from
+the Prefect Secret block named by ``[warehouse] url_secret_block``.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ def deployment_name(source: str) -> str:
     return f"ingest-{source}"
 
 
-def build_deployments(config_path: str | None = None, db_url: str | None = None) -> list:
+def build_deployments(config_path: str | None = None) -> list:
     """RunnerDeployments for every configured source with a ``cron``, plus ``backfill``."""
-    common = {"config_path": config_path, "db_url": db_url}
+    common = {"config_path": config_path}
     one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
     deployments = []
     for name, src in sorted(load_sources(config_path).items()):

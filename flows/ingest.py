@@ -4,8 +4,15 @@ Tasks wrap one ``etl`` call on one batch (thousands of records): Prefect's
 per-task cost is milliseconds, so per-document tasks would dominate the run.
 Batches are passed in-process (``quote`` skips Prefect's walk over their
 contents, ``NO_CACHE`` skips hashing them); nothing is persisted as a result.
-Loads retry only on transient errors, and a retried load is safe: the batch
-transaction either committed with its ledger update or left no trace.
+Loads retry only on transient errors (a database restart, a deadlock, a lock
+timeout: etl.errors.is_transient), with exponential delays and jitter that span
+``[warehouse] retry_seconds``; a retried load is safe: the batch transaction
+either committed with its ledger update or left no trace.
+
+The database URL is never a flow parameter of a deployment (parameters are shown
+in the Prefect UI and API): it comes from ``NEWSETL_DATABASE_URL``, the config
+file, or the Prefect Secret block named by ``[warehouse] url_secret_block``.
+``db_url`` exists for in-process calls (tests, benchmarks) only.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from etl.backfill import record_outcome
-from etl.config import DedupConfig, load_settings, resolve_database_url
+from etl.config import DedupConfig, Settings, load_settings, resolve_database_url
 from etl.errors import is_transient
 from etl.parallel import LocalPreparer, resolve_workers
 from etl.pipeline import PreparedBatch, load_prepared
@@ -33,12 +40,13 @@ from etl.summary import RunSummary
 from etl.warehouse import partitions
 from etl.warehouse.db import engine_for
 from etl.warehouse.load import BatchCounts
+from etl.warehouse.retry import RetryPolicy
 from etl.warehouse.schema import prepare_warehouse
 from flows.report import publish_report
 
 
 def _read_secret(block_name: str) -> str:
-    """The value of a Prefect Secret block (``auth_secret_block`` of an HTTP source)."""
+    """The value of a Prefect Secret block (``auth_secret_block`` of an HTTP source, or the URL)."""
     from prefect.blocks.system import Secret
 
     return Secret.load(block_name).get()
@@ -64,6 +72,11 @@ def _keep_credentials_out(locations: list[str]) -> list[str]:
     return redacted
 
 
+def database_url(db_url: str | None, settings: Settings) -> str:
+    """The warehouse URL: ``db_url``, else the environment, a Secret block, the config file."""
+    return resolve_database_url(db_url, settings, resolve_secret=_read_secret)
+
+
 def _retry_if_transient(_task, _task_run, state) -> bool:
     exc = state.result(raise_on_failure=False)
     return isinstance(exc, BaseException) and is_transient(exc)
@@ -80,17 +93,19 @@ def prepare_batch_task(
 _preparers: dict[int, LocalPreparer] = {}
 
 
-@task(
-    name="load-batch",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_condition_fn=_retry_if_transient,
-)
+@task(name="load-batch", cache_policy=NO_CACHE, retry_condition_fn=_retry_if_transient)
 def load_batch_task(
     db_url: str, batch: PreparedBatch, dump_id: int, run_id: str, source: str, cfg: DedupConfig
 ) -> BatchCounts:
     return load_prepared(engine_for(db_url), batch, dump_id=dump_id, run_id=run_id, source=source, cfg=cfg)
+
+
+def retrying_load_task(settings: Settings):
+    """``load-batch`` with retries whose delays (doubling, jittered) span the retry window."""
+    delays = RetryPolicy(window=settings.warehouse.retry_seconds).schedule()
+    return load_batch_task.with_options(
+        retries=len(delays), retry_delay_seconds=delays or 0, retry_jitter_factor=0.5 if delays else None
+    )
 
 
 def logical_day(source: str, config_path: str | None, given: str | None) -> datetime.date:
@@ -122,14 +137,22 @@ def ingest(
     """Ingest dump files, folders, globs or URLs, or one day of a configured source."""
     logger = get_run_logger()
     settings = load_settings(config_path)
-    url = resolve_database_url(db_url, settings)
+    url = database_url(db_url, settings)
     locations = _keep_credentials_out(list(locations or []))
     by_source = not locations and source is not None
     day = logical_day(source, config_path, date) if by_source else None
     run_id = str(flow_run.get_id() or "") or None
+    retry = RetryPolicy(window=settings.warehouse.retry_seconds)
     if by_source:
-        prepare_warehouse(engine_for(url), settings.dedup)
-        partitions.mark_running(engine_for(url), source, day, run_id or "")
+        retry.call(prepare_warehouse, engine_for(url), settings.dedup, what="preparing the warehouse")
+        retry.call(
+            partitions.mark_running,
+            engine_for(url),
+            source,
+            day,
+            run_id or "",
+            what="marking the day running",
+        )
 
     workers = resolve_workers(settings.ingest.workers)
 
@@ -138,8 +161,11 @@ def ingest(
         # process, so the flow goes on to load the previous batch meanwhile.
         return prepare_batch_task.submit(quote(records), src, cfg, workers)
 
+    load_task = retrying_load_task(settings)
+
     def load(_engine, batch, *, dump_id, run_id, source, cfg):
-        return load_batch_task(url, quote(batch), dump_id, run_id, source, cfg)
+        # db_url is a task argument, not a flow parameter: task arguments are not sent to the API.
+        return load_task(url, quote(batch), dump_id, run_id, source, cfg)
 
     def progress(location: str, c: BatchCounts) -> None:
         logger.info(
@@ -169,10 +195,18 @@ def ingest(
         )
     except Exception as exc:
         if by_source:
-            partitions.mark_finished(engine_for(url), source, day, partitions.FAILED, note=str(exc))
+            retry.call(
+                partitions.mark_finished,
+                engine_for(url),
+                source,
+                day,
+                partitions.FAILED,
+                note=str(exc),
+                what="marking the day failed",
+            )
         raise
     if by_source:
-        status = record_outcome(engine_for(url), source, day, summary)
+        status = retry.call(record_outcome, engine_for(url), source, day, summary, what="recording the day")
         logger.info("partition %s %s: %s", source, day, status)
     create_markdown_artifact(
         markdown=summary.markdown(), key="ingest-summary", description="newsetl ingest run"

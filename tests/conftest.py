@@ -243,3 +243,22 @@ def prefect_harness():
 def _report_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Flows write the warehouse report after each run; keep it out of the checkout."""
     monkeypatch.setenv("NEWSETL_REPORT", str(tmp_path / "report.html"))
+
+
+@pytest.fixture(scope="session")
+def private_pg():
+    """A PostgreSQL cluster of this test session only, that tests may restart or stop."""
+    from tests.pgcluster import PrivatePostgres, pg_bin
+
+    try:
+        pg_bin("initdb")
+    except FileNotFoundError as exc:  # pragma: no cover - depends on the machine
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    cluster = PrivatePostgres()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()

@@ -83,7 +83,7 @@ def test_served_backfill_deployment_end_to_end(
     prefect_server, http_server, pg_url: str, tmp_path: Path
 ) -> None:
     config = serve_wire(http_server, tmp_path, 'cron = "0 6 * * *"\ntimezone = "UTC"')
-    env = {**prefect_server, "NEWSETL_CONFIG": str(config), "NEWSETL_DATABASE_URL": pg_url}
+    env = {**prefect_server, "NEWSETL_CONFIG": str(config), "NEWSETL_DATABASE_URL": with_password(pg_url)}
     serve_log = (tmp_path / "serve.log").open("w")
     serve = subprocess.Popen(
         [sys.executable, "-m", "etl.cli", "serve"],
@@ -136,6 +136,54 @@ def test_served_backfill_deployment_end_to_end(
         assert second.returncode == 0, second.stdout + second.stderr
         assert counts(pg_url) == (9, 1)
         assert {s for s, _ in partition_states(pg_url).values()} == {"done"}
+
+        # Neither a deployment nor any flow run (backfill, or the per-day ingest runs it
+        # started) shows the password: the URL travels in the environment only.
+        api = prefect_server["PREFECT_API_URL"]
+        for what in ("deployments", "flow_runs"):
+            listed = requests.post(f"{api}/{what}/filter", json={"limit": 200}, timeout=30)
+            assert listed.ok and listed.json(), what
+            assert SECRET not in listed.text, what
     finally:
         stop(serve)
         serve_log.close()
+
+
+SECRET = "s3cret-pw"
+
+
+def with_password(url: str) -> str:
+    """The same database with a password in the URL (the test server trusts loopback anyway)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(password=SECRET).render_as_string(hide_password=False)
+
+
+def test_served_deployments_never_carry_the_database_url(tmp_path: Path, monkeypatch) -> None:
+    """`newsetl serve --db URL`: the URL reaches flow runs through the environment only."""
+    import json
+
+    import prefect
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    config = tmp_path / "sources.toml"
+    config.write_text(
+        f'[sources.inbox]\nkind = "folder"\npath = "{inbox}"\ncron = "0 6 * * *"\n', encoding="utf-8"
+    )
+    url = f"postgresql+psycopg://etl:{SECRET}@db.example:5432/news"
+    served: list = []
+    monkeypatch.setattr(prefect, "serve", lambda *deployments, **_: served.extend(deployments))
+    monkeypatch.setenv("NEWSETL_DATABASE_URL", "")
+
+    result = CliRunner().invoke(app, ["--config", str(config), "serve", "--db", url])
+
+    assert result.exit_code == 0, result.output
+    assert {d.name for d in served} == {"ingest-inbox", "ingest-manual", "backfill"}
+    for deployment in served:
+        shown = json.dumps(deployment.parameters) + json.dumps(deployment.job_variables or {})
+        assert SECRET not in shown and "db.example" not in shown, deployment.name
+    assert os.environ["NEWSETL_DATABASE_URL"] == url  # served runs inherit it

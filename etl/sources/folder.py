@@ -89,10 +89,13 @@ def claim(src: SourceConfig, now: float | None = None) -> list[ClaimedFile]:
     return claimed
 
 
-def settle(src: SourceConfig, item: ClaimedFile, ok: bool) -> Path:
-    """After the load: move a claimed file to ``processed/`` or ``failed/``; returns where it is."""
+def settle(src: SourceConfig, item: ClaimedFile, ok: bool) -> Path | None:
+    """After the load: move a claimed file to ``processed/`` or ``failed/``; returns where it went.
+
+    None when the file stays where it is (``after = "leave"``), so nobody logs a move.
+    """
     if src.after == "leave":
-        return item.path
+        return None
     root = Path(src.path).expanduser()
     dest_root = root / (src.processed_dir if ok else src.failed_dir)
     dest = dest_root / item.original.relative_to(root)

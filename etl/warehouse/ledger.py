@@ -1,9 +1,17 @@
-"""The ``dumps`` and ``runs`` ledgers: what was seen, what was loaded, by which run."""
+"""The ``dumps`` and ``runs`` ledgers: what was seen, what was loaded, by which run.
+
+A run records which process runs it (``host``, ``pid``) and beats a heartbeat
+while it works, so the next run can tell a live run from one whose process was
+killed: :func:`abandon_stale_runs` marks the dead ones ``abandoned`` and hands
+their half-loaded dumps back (status ``abandoned``: resumable like ``failed``).
+"""
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -11,15 +19,35 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
-from etl.warehouse.models import Dump, Run
+from etl.names import printable
+from etl.warehouse.models import Dump, Partition, Run
 
+# dump states (anything but DONE is resumable from records_done)
 DONE = "done"
 LOADING = "loading"
 FAILED = "failed"
+ABANDONED = "abandoned"
+# run states
+RUNNING = "running"
+COMPLETED = "completed"
+RUN_FAILED = "failed"
+RUN_ABANDONED = "abandoned"
+
+# A live run touches heartbeat_at at least this often (etl.runner starts the beat)...
+HEARTBEAT_SECONDS = 30.0
+# ...so a running row not touched for this long belongs to a dead process, wherever it ran.
+STALE_AFTER_SECONDS = 300.0
+
+# Runs this process is executing now: a row with our own pid is alive only if listed.
+_ACTIVE_RUNS: set[str] = set()
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def this_host() -> str:
+    return socket.gethostname()[:255]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +68,90 @@ def _insert(engine: Engine):
 
 def start_run(engine: Engine, run_id: str, kind: str, parameters: dict[str, Any]) -> None:
     """Create the run row, or reopen it when a flow run is retried with the same id."""
+    now = utcnow()
+    alive = {"host": this_host(), "pid": os.getpid(), "heartbeat_at": now}
     stmt = _insert(engine)(Run).values(
-        id=run_id, kind=kind, parameters=parameters, status="running", started_at=utcnow()
+        id=run_id, kind=kind, parameters=parameters, status=RUNNING, started_at=now, **alive
     )
     with engine.begin() as conn:
         conn.execute(
             stmt.on_conflict_do_update(
-                index_elements=[Run.id], set_={"status": "running", "finished_at": None}
+                index_elements=[Run.id],
+                set_={"status": RUNNING, "finished_at": None, "error": None, **alive},
             )
         )
+    _ACTIVE_RUNS.add(run_id)
+
+
+def heartbeat(engine: Engine, run_id: str) -> None:
+    """Say that the run's process is alive (called every HEARTBEAT_SECONDS by the runner)."""
+    with engine.begin() as conn:
+        conn.execute(update(Run).where(Run.id == run_id, Run.status == RUNNING).values(heartbeat_at=utcnow()))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
+
+
+def is_dead(row: Any, now: datetime, stale_after: float = STALE_AFTER_SECONDS) -> str | None:
+    """Why the ``running`` run in ``row`` is certainly dead, or None when it may be alive.
+
+    On this host the process itself is asked (its pid is gone, or it is this
+    process and the run is not among ours); elsewhere only a heartbeat older than
+    ``stale_after`` seconds says so.
+    """
+    last = _aware(row.heartbeat_at) or _aware(row.started_at)
+    if last is not None and now - last > timedelta(seconds=stale_after):
+        return f"no heartbeat since {last:%Y-%m-%d %H:%M:%S} UTC"
+    if row.host == this_host() and row.pid is not None:
+        if row.pid == os.getpid():
+            return None if row.id in _ACTIVE_RUNS else f"process {row.pid} no longer runs it"
+        if not _pid_alive(row.pid):
+            return f"process {row.pid} on {row.host} is gone"
+    return None
+
+
+def abandon_stale_runs(engine: Engine, stale_after: float = STALE_AFTER_SECONDS) -> list[str]:
+    """Mark ``running`` runs whose process died as ``abandoned``; their dumps become resumable.
+
+    Their ``loading`` dumps (last touched by the dead run) turn ``abandoned`` and
+    their ``running`` partitions too; the next load of such a dump resumes after
+    its last committed batch, exactly as after a failure.
+    """
+    now = utcnow()
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(Run.id, Run.host, Run.pid, Run.heartbeat_at, Run.started_at).where(Run.status == RUNNING)
+        ).all()
+        dead = {r.id: why for r in rows if (why := is_dead(r, now, stale_after))}
+        for run_id, why in dead.items():
+            conn.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.status == RUNNING)
+                .values(status=RUN_ABANDONED, finished_at=now, error=f"abandoned: {why}")
+            )
+        if dead:
+            conn.execute(
+                update(Dump)
+                .where(Dump.status == LOADING, Dump.last_run_id.in_(list(dead)))
+                .values(status=ABANDONED)
+            )
+            conn.execute(
+                update(Partition)
+                .where(Partition.status == RUNNING, Partition.run_id.in_(list(dead)))
+                .values(status=RUN_ABANDONED, finished_at=now, note="the run that loaded it was abandoned")
+            )
+    return sorted(dead)
 
 
 def finish_run(
@@ -60,6 +163,7 @@ def finish_run(
     dumps_skipped: int,
     error: str | None = None,
 ) -> None:
+    _ACTIVE_RUNS.discard(run_id)
     with engine.begin() as conn:
         conn.execute(
             update(Run)
@@ -69,7 +173,8 @@ def finish_run(
                 finished_at=utcnow(),
                 dumps_read=dumps_read,
                 dumps_skipped=dumps_skipped,
-                error=error,
+                error=printable(error) if error else None,
+                heartbeat_at=utcnow(),
             )
         )
 
@@ -106,6 +211,12 @@ def claim_dump(
     )
     with engine.begin() as conn:
         conn.execute(stmt.on_conflict_do_nothing(index_elements=[Dump.sha256]))
+        # A known dump not yet done is this run's to resume: it is "loading" again, by us.
+        conn.execute(
+            update(Dump)
+            .where(Dump.sha256 == sha256, Dump.status != DONE)
+            .values(status=LOADING, last_run_id=run_id)
+        )
         row = conn.execute(select(Dump.__table__).where(Dump.sha256 == sha256)).one()
         return DumpState(
             id=row.id,

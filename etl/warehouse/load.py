@@ -17,9 +17,11 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
+from etl.checkpoints import checkpoint
 from etl.config import DedupConfig
 from etl.dedup.matcher import Decision, PreparedArticle, match_batch
 from etl.dedup.signatures import signature_to_bytes
+from etl.names import printable
 from etl.records import Reject
 from etl.warehouse.bulk import bulk_insert
 from etl.warehouse.index import SqlIndex
@@ -85,7 +87,7 @@ def _article_row(p: PreparedArticle, article_id: int, run_id: str, dump_id: int,
         "ordinal": a.ordinal,
         "source": a.source,
         "url": a.url,
-        "locator": a.locator,
+        "locator": printable(a.locator),
         "title": a.title,
         "body": a.body,
         "lead": a.lead,
@@ -112,7 +114,7 @@ def _duplicate_row(p: PreparedArticle, d: Decision, kept_id: int, run_id: str, d
         "ordinal": a.ordinal,
         "source": a.source,
         "url": a.url,
-        "locator": a.locator,
+        "locator": printable(a.locator),
         "title": a.title,
         "published_at": a.published_at,
         "content_hash": a.content_hash,
@@ -131,10 +133,10 @@ def _reject_row(r: Reject, source: str, run_id: str, dump_id: int, now) -> dict:
         "dump_id": dump_id,
         "ordinal": r.ordinal,
         "source": source,
-        "locator": r.locator,
+        "locator": printable(r.locator),
         "reason_code": str(r.reason_code),
-        "reason": r.reason.replace("\x00", ""),
-        "raw": r.raw.replace("\x00", "\\0"),
+        "reason": printable(r.reason.replace("\x00", "")),
+        "raw": printable(r.raw.replace("\x00", "\\0")),
         "ingested_at": now,
     }
 
@@ -209,6 +211,7 @@ def load_batch(
         counts.rejects = len(reject_rows)
         counts.records = counts.articles + counts.duplicates + counts.rejects
         _advance_ledgers(conn, dump_id, run_id, end, counts)
+        checkpoint("load")  # a fault test may kill the process here, before the commit
         return counts
 
 

@@ -48,7 +48,12 @@ class Base(DeclarativeBase):
 
 
 class Run(Base):
-    """One flow run (ingest or backfill) with its parameters and counts."""
+    """One flow run (ingest or backfill) with its parameters and counts.
+
+    ``status``: running, completed, failed, or abandoned (its process died:
+    ``host`` and ``pid`` say which process ran it, ``heartbeat_at`` when it was
+    last seen alive; see etl.warehouse.ledger.abandon_stale_runs).
+    """
 
     __tablename__ = "runs"
 
@@ -66,6 +71,9 @@ class Run(Base):
     near_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     rejects: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Dump(Base):

@@ -42,7 +42,7 @@ from typing import BinaryIO
 
 from etl.readers.base import FormatSpec
 from etl.readers.encoding import decode_bytes
-from etl.readers.jsonl import _json_type, map_fields
+from etl.readers.jsonl import FieldTypeError, _json_type, map_fields, pick
 from etl.records import RawRecord, Reject, RejectReason
 
 FORMAT = "json_array"
@@ -344,14 +344,22 @@ def _record(value: object, raw: str, location: str, index: int, line: int) -> Ra
             f"Array element {index} (line {line}) holds a JSON {_json_type(value)}, not an object.",
             raw.strip(),
         )
-    fields = article_fields(value)
+    try:
+        fields = article_fields(value)
+    except FieldTypeError as exc:
+        return Reject(
+            locator, index, RejectReason.MALFORMED, f"Array element {index} (line {line}): {exc}", raw.strip()
+        )
     if encoding != "utf-8":
         fields["encoding"] = encoding
     return RawRecord(locator, index, FORMAT, fields, raw=raw.strip())
 
 
 def article_fields(obj: dict[str, object]) -> dict[str, object]:
-    """Canonical fields of one article object (see the module docstring)."""
+    """Canonical fields of one article object (see the module docstring).
+
+    Raises :class:`etl.readers.jsonl.FieldTypeError` for a value of the wrong JSON type.
+    """
     obj = dict(obj)
     for key in ("content", "paragraphs"):
         paragraphs = obj.get(key)
@@ -367,9 +375,9 @@ def article_fields(obj: dict[str, object]) -> dict[str, object]:
     fields = map_fields(obj)
     for name, aliases in EXTRA_ALIASES.items():
         if fields.get(name) is None:
-            fields[name] = next((obj[key] for key in aliases if obj.get(key) is not None), None)
+            fields[name] = pick(obj, name, aliases)
     if isinstance(fields.get("body"), list):
-        fields["body"] = "\n\n".join(str(part) for part in fields["body"] if part is not None)
+        fields["body"] = "\n\n".join(part for part in fields["body"] if part is not None)
     topics = fields.get("topics")
     if isinstance(topics, str):
         fields["topics"] = [t.strip() for t in topics.split(",") if t.strip()]

@@ -222,7 +222,8 @@ def ingest_dump(
         refused = Reject(f"{dump.location}#0", 0, RejectReason.UNSUPPORTED, dump.refusal)
         records: Iterable[RawRecord | Reject] = _resume([refused], state)
     else:
-        records = _resume(read_dump(dump.path, fmt, dump.location), state)
+        limit = settings.ingest.max_record_bytes
+        records = _resume(read_dump(dump.path, fmt, dump.location, max_record_bytes=limit), state)
     pending: deque[FutureLike] = deque()
 
     def load_next() -> None:

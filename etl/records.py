@@ -37,6 +37,7 @@ class RejectReason(enum.StrEnum):
     BAD_DATE = "bad_date"
     UNSUPPORTED = "unsupported"
     UNREADABLE = "unreadable"
+    OVERSIZED = "oversized"
 
 
 @dataclass(slots=True)

@@ -3,9 +3,11 @@
 One module per format, each declaring a :class:`FormatSpec` named ``SPEC``
 (reader, file extensions, a content sniffer). :data:`FORMAT_MODULES` lists them
 in sniffing order; adding a format means adding a module and one name here.
-Every reader has the same signature, ``reader(stream: BinaryIO, location: str)``:
-it gets bytes (decoding is the reader's business, because formats differ in how
-they may be encoded) and a location that prefixes every locator.
+Every reader has the same signature,
+``reader(stream: BinaryIO, location: str, max_record_bytes: int)``: it gets bytes
+(decoding is the reader's business, because formats differ in how they may be
+encoded), a location that prefixes every locator, and the size bound of one
+record (``[ingest] max_record_bytes``; a bigger record is one reject).
 
 :func:`read_dump` opens containers (compressed files, zip and tar archives, see
 :mod:`etl.readers.containers`), detects the format of each member, numbers
@@ -21,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from etl.errors import TerminalError
-from etl.readers.base import FormatSpec, Reader
+from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, Reader
 from etl.records import RawRecord, Reject, RejectReason
 
 # Sniffing order: the most specific content tests first.
@@ -33,6 +35,7 @@ FORMAT_MODULES = (
     "etl.readers.jsonl",
     "etl.readers.csv_dump",
     "etl.readers.tass",
+    "etl.readers.plain_text",  # no signature: after TASS, and only for .txt/.text names
 )
 
 HEAD_BYTES = 64 * 1024
@@ -68,7 +71,8 @@ def detect_format(path: Path | str, head: bytes) -> str:
     head = head.removeprefix(b"\xef\xbb\xbf")
     name = PurePosixPath(str(path)).name.lower()
     by_extension = [s for s in SPECS.values() if any(name.endswith(e) for e in s.extensions)]
-    for spec in by_extension + [s for s in SPECS.values() if s not in by_extension]:
+    by_content = [s for s in SPECS.values() if s not in by_extension and not s.needs_extension]
+    for spec in by_extension + by_content:
         if spec.sniff(head):
             return spec.name
     raise TerminalError(
@@ -83,21 +87,28 @@ def check_format(format: str) -> None:
 
 
 def read_dump(
-    path: Path | str, format: str = "auto", location: str | None = None
+    path: Path | str,
+    format: str = "auto",
+    location: str | None = None,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> Iterator[RawRecord | Reject]:
     """Stream the records of one dump file, containers included.
 
     The format name and the file are checked before this returns, so a typo
-    fails at once instead of on the first ``next()``.
+    fails at once instead of on the first ``next()``. A record larger than
+    ``max_record_bytes`` becomes one ``OVERSIZED`` reject.
     """
     path = Path(path)
     check_format(format)
     if not path.is_file():
         raise TerminalError(f"dump file {path} does not exist or is not a regular file")
-    return _read_members(path, format, location if location is not None else str(path))
+    where = location if location is not None else str(path)
+    return _read_members(path, format, where, max_record_bytes)
 
 
-def _read_members(path: Path, format: str, location: str) -> Iterator[RawRecord | Reject]:
+def _read_members(
+    path: Path, format: str, location: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[RawRecord | Reject]:
     from etl.readers.containers import iter_members
 
     ordinal = 0
@@ -107,13 +118,13 @@ def _read_members(path: Path, format: str, location: str) -> Iterator[RawRecord 
             ordinal += 1
             yield member
             continue
-        for item in _read_member(member, format):
+        for item in _read_member(member, format, max_record_bytes):
             item.ordinal = ordinal
             ordinal += 1
             yield item
 
 
-def _read_member(member, format: str) -> Iterator[RawRecord | Reject]:
+def _read_member(member, format: str, max_record_bytes: int) -> Iterator[RawRecord | Reject]:
     """Records of one member; a failure part-way becomes one reject after what was read."""
     read = 0
     try:
@@ -123,7 +134,7 @@ def _read_member(member, format: str) -> Iterator[RawRecord | Reject]:
                 fmt = detect_format(member.name, head)
             else:
                 fmt = format
-            for item in SPECS[fmt].reader(stream, member.location):
+            for item in SPECS[fmt].reader(stream, member.location, max_record_bytes):
                 read += 1
                 yield item
     except TerminalError as exc:

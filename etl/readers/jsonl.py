@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from etl.readers.base import FormatSpec
+from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject, skip_line
 from etl.records import RawRecord, Reject, RejectReason
 
 FORMAT = "jsonl"
@@ -38,19 +38,31 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def read_jsonl(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject]:
+def read_jsonl(
+    stream: BinaryIO, location: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[RawRecord | Reject]:
     """Yield a ``RawRecord`` or ``Reject`` per non-blank line of a JSON Lines dump.
 
     Ordinals count non-blank lines (0-based); messages name the physical line
-    number (1-based) so a person can open the file at the right place.
+    number (1-based) so a person can open the file at the right place. A line
+    longer than ``max_record_bytes`` is read no further than the bound: the rest
+    is skipped in bounded pieces up to the next newline, and the line is one reject.
     """
     ordinal = 0
-    for line_no, line in enumerate(stream, start=1):
+    line_no = 0
+    while line := stream.readline(max_record_bytes + 1):
+        line_no += 1
         if line_no == 1:
             line = line.removeprefix(b"\xef\xbb\xbf")
+        locator = f"{location}#{ordinal}"
+        if len(line.rstrip(b"\r\n")) > max_record_bytes:
+            size = len(line) if line.endswith(b"\n") else len(line) + skip_line(stream)[0]
+            yield oversized_reject(locator, ordinal, f"Line {line_no}", size, max_record_bytes, line)
+            ordinal += 1
+            continue
         if not line.strip():
             continue
-        yield _parse_line(line, line_no, f"{location}#{ordinal}", ordinal)
+        yield _parse_line(line, line_no, locator, ordinal)
         ordinal += 1
 
 

@@ -30,7 +30,16 @@ from etl.normalize import normalize_all
 from etl.parallel import submit_prepare
 from etl.readers import HEAD_BYTES, detect_format, read_dump
 from etl.records import Article, RawRecord, Reject, RejectReason
-from etl.warehouse.ledger import DONE, FAILED, DumpState, claim_dump, finish_dump
+from etl.warehouse.ledger import (
+    DONE,
+    FAILED,
+    UNKNOWN_FORMAT,
+    DumpState,
+    claim_dump,
+    finish_dump,
+    replace_unknown_format_rejects,
+    unknown_format_members,
+)
 from etl.warehouse.load import BatchCounts, load_batch
 
 HASH_CHUNK = 1 << 20
@@ -83,8 +92,21 @@ class DumpFile:
     settle: Callable[[bool], object] | None = None
 
 
+DOCUMENTATION_NAMES = frozenset({"readme", "license", "licence", "copying", "citation", "notice"})
+
+
+def is_documentation(path: Path) -> bool:
+    """``README.TXT``, ``LICENSE``, ``CITATION.cff``...: a corpus's notes, not a dump.
+
+    Skipped when a folder is walked (a dataset folder such as the BBC one ships a
+    README.TXT beside its articles); a file named directly is always read.
+    """
+    return path.name.split(".", 1)[0].lower() in DOCUMENTATION_NAMES
+
+
 def discover(locations: Iterable[str]) -> list[DumpFile]:
-    """Files named directly, every file under a folder (sorted, hidden ones skipped), or a glob.
+    """Files named directly, every file under a folder (sorted; hidden and documentation files
+    skipped, see :func:`is_documentation`), or a glob.
 
     A location that matches nothing is an error: a typo must not look like an empty day.
     """
@@ -98,7 +120,9 @@ def discover(locations: Iterable[str]) -> list[DumpFile]:
             candidates = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and not is_documentation(p)
             )
         else:
             candidates = sorted(Path(p) for p in glob.glob(os.path.expanduser(loc), recursive=True))
@@ -210,20 +234,31 @@ def ingest_dump(
     )
     if state.status == DONE:
         return DumpResult(dump.location, state.source, detected, "skipped", dump_id=state.id)
+    # A dump left "unknown_format" is read again, but only the members whose format could
+    # not be told, numbered after everything already loaded; their old rejects go at the end.
+    retry = unknown_format_members(engine, state.id) if state.status == UNKNOWN_FORMAT else None
     result = DumpResult(
         dump.location,
         source,
         detected,
-        "resumed" if state.records_done else "loaded",
+        "resumed" if state.records_done and retry is None else "loaded",
         dump_id=state.id,
     )
     cfg = settings.dedup
+    unknown = _Seen(RejectReason.UNKNOWN_FORMAT)
     if dump.refusal:
         refused = Reject(f"{dump.location}#0", 0, RejectReason.UNSUPPORTED, dump.refusal)
         records: Iterable[RawRecord | Reject] = _resume([refused], state)
     else:
-        limit = settings.ingest.max_record_bytes
-        records = _resume(read_dump(dump.path, fmt, dump.location, max_record_bytes=limit), state)
+        read = read_dump(
+            dump.path,
+            fmt,
+            dump.location,
+            max_record_bytes=settings.ingest.max_record_bytes,
+            members=retry,
+            first_ordinal=state.records_done if retry is not None else 0,
+        )
+        records = unknown.watch(_resume(read, state))
     pending: deque[FutureLike] = deque()
 
     def load_next() -> None:
@@ -243,9 +278,11 @@ def ingest_dump(
             load_next()
     except Exception:
         # Batches already loaded stay loaded; a re-run resumes after the last one.
-        finish_dump(engine, state.id, FAILED)
+        finish_dump(engine, state.id, UNKNOWN_FORMAT if retry is not None else FAILED)
         raise
-    finish_dump(engine, state.id, DONE)
+    if retry is not None:
+        replace_unknown_format_rejects(engine, state.id, state.records_done, fmt if fmt != "auto" else None)
+    finish_dump(engine, state.id, UNKNOWN_FORMAT if unknown.seen else DONE)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -262,6 +299,20 @@ def _detect_plain(path: Path) -> str | None:
             return detect_format(path, fh.read(HEAD_BYTES))
     except EtlError:
         return None
+
+
+class _Seen:
+    """Notes whether a reject with the given code went by in a stream."""
+
+    def __init__(self, code: RejectReason) -> None:
+        self.code = code
+        self.seen = False
+
+    def watch(self, records: Iterable[RawRecord | Reject]) -> Iterator[RawRecord | Reject]:
+        for r in records:
+            if isinstance(r, Reject) and r.reason_code == self.code:
+                self.seen = True
+            yield r
 
 
 def _resume(records: Iterable[RawRecord | Reject], state: DumpState) -> Iterator[RawRecord | Reject]:

@@ -38,6 +38,9 @@ class RejectReason(enum.StrEnum):
     UNSUPPORTED = "unsupported"
     UNREADABLE = "unreadable"
     OVERSIZED = "oversized"
+    # The format of a dump (or archive member) could not be told: the dump stays open for a later
+    # run with --format, or with a newer newsetl, which replaces this reject with its records.
+    UNKNOWN_FORMAT = "unknown_format"
 
 
 @dataclass(slots=True)

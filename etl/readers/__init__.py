@@ -19,7 +19,7 @@ the records read before the break.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path, PurePosixPath
 
 from etl.errors import TerminalError
@@ -58,7 +58,11 @@ def _load_specs() -> dict[str, FormatSpec]:
 SPECS: dict[str, FormatSpec] = _load_specs()
 READERS: dict[str, Reader] = {name: spec.reader for name, spec in SPECS.items()}
 
-__all__ = ["READERS", "SPECS", "FormatSpec", "Reader", "detect_format", "read_dump"]
+__all__ = ["READERS", "SPECS", "FormatSpec", "Reader", "UnknownFormatError", "detect_format", "read_dump"]
+
+
+class UnknownFormatError(TerminalError):
+    """No reader recognises a file; passing ``--format`` (or a newer reader) may still read it."""
 
 
 def detect_format(path: Path | str, head: bytes) -> str:
@@ -75,7 +79,7 @@ def detect_format(path: Path | str, head: bytes) -> str:
     for spec in by_extension + by_content:
         if spec.sniff(head):
             return spec.name
-    raise TerminalError(
+    raise UnknownFormatError(
         f"cannot tell the format of {path}: it is none of {', '.join(SPECS)} "
         "(by extension and content). Pass --format if you know it."
     )
@@ -91,28 +95,42 @@ def read_dump(
     format: str = "auto",
     location: str | None = None,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    members: Collection[str] | None = None,
+    first_ordinal: int = 0,
 ) -> Iterator[RawRecord | Reject]:
     """Stream the records of one dump file, containers included.
 
     The format name and the file are checked before this returns, so a typo
     fails at once instead of on the first ``next()``. A record larger than
-    ``max_record_bytes`` becomes one ``OVERSIZED`` reject.
+    ``max_record_bytes`` becomes one ``OVERSIZED`` reject. ``members`` (member
+    locations) limits reading to those members, numbered from ``first_ordinal``:
+    that is how a dump whose format could not be told is read again later.
     """
     path = Path(path)
     check_format(format)
     if not path.is_file():
         raise TerminalError(f"dump file {path} does not exist or is not a regular file")
     where = location if location is not None else str(path)
-    return _read_members(path, format, where, max_record_bytes)
+    wanted = None if members is None else frozenset(members)
+    return _read_members(path, format, where, max_record_bytes, wanted, first_ordinal)
 
 
 def _read_members(
-    path: Path, format: str, location: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    path: Path,
+    format: str,
+    location: str,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    members: frozenset[str] | None = None,
+    first_ordinal: int = 0,
 ) -> Iterator[RawRecord | Reject]:
     from etl.readers.containers import iter_members
 
-    ordinal = 0
+    ordinal = first_ordinal
     for member in iter_members(path, location):
+        if members is not None:
+            name = member.locator.rsplit("#", 1)[0] if isinstance(member, Reject) else member.location
+            if name not in members:
+                continue
         if isinstance(member, Reject):
             member.ordinal = ordinal
             ordinal += 1
@@ -137,6 +155,9 @@ def _read_member(member, format: str, max_record_bytes: int) -> Iterator[RawReco
             for item in SPECS[fmt].reader(stream, member.location, max_record_bytes):
                 read += 1
                 yield item
+    except UnknownFormatError as exc:
+        reason = f"could not be read: {exc} The dump is kept open: a later run with --format reads it."
+        yield Reject(f"{member.location}#0", 0, RejectReason.UNKNOWN_FORMAT, reason)
     except TerminalError as exc:
         yield Reject(f"{member.location}#0", 0, RejectReason.UNREADABLE, f"could not be read: {exc}")
     except (OSError, EOFError, ValueError) as exc:

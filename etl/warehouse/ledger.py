@@ -6,16 +6,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
-from etl.warehouse.models import Dump, Run
+from etl.records import RejectReason
+from etl.warehouse.models import Dump, RejectRow, Run
 
 DONE = "done"
 LOADING = "loading"
 FAILED = "failed"
+# Read, but the format of the dump or of some member could not be told: its rejects say so,
+# and a later run (with --format, or a newer reader) reads those members again.
+UNKNOWN_FORMAT = "unknown_format"
 
 
 def utcnow() -> datetime:
@@ -126,6 +130,39 @@ def finish_dump(engine: Engine, dump_id: int, status: str, encoding: str | None 
         values["encoding"] = encoding
     with engine.begin() as conn:
         conn.execute(update(Dump).where(Dump.id == dump_id).values(**values))
+
+
+def unknown_format_members(engine: Engine, dump_id: int) -> list[str]:
+    """Member locations of the dump whose format could not be told (from their rejects)."""
+    with engine.connect() as conn:
+        locators = conn.execute(
+            select(RejectRow.locator).where(
+                RejectRow.dump_id == dump_id, RejectRow.reason_code == str(RejectReason.UNKNOWN_FORMAT)
+            )
+        ).scalars()
+        return sorted({locator.rsplit("#", 1)[0] for locator in locators})
+
+
+def replace_unknown_format_rejects(engine: Engine, dump_id: int, below: int, fmt: str | None) -> int:
+    """Delete the dump's "cannot tell the format" rejects numbered below ``below``; how many.
+
+    Called once the members they stood for were read again (their records now
+    numbered from ``below``), so every input record stays exactly one row; the
+    dump's reject count follows, and ``fmt`` (when given) becomes its format.
+    """
+    with engine.begin() as conn:
+        deleted = conn.execute(
+            delete(RejectRow).where(
+                RejectRow.dump_id == dump_id,
+                RejectRow.reason_code == str(RejectReason.UNKNOWN_FORMAT),
+                RejectRow.ordinal < below,
+            )
+        ).rowcount
+        values: dict[str, Any] = {"rejects": Dump.rejects - deleted}
+        if fmt:
+            values["format"] = fmt
+        conn.execute(update(Dump).where(Dump.id == dump_id).values(**values))
+    return deleted
 
 
 def last_validators(engine: Engine, location: str) -> tuple[str | None, str | None] | None:

@@ -89,6 +89,14 @@ def _parse_line(line: bytes, line_no: int, locator: str, ordinal: int) -> RawRec
             f"line {line_no} is not valid JSON: {_json_error(exc)}",
             text.strip(),
         )
+    except ValueError as exc:  # an integer of more than 4,300 digits, which Python refuses
+        return Reject(
+            locator,
+            ordinal,
+            RejectReason.MALFORMED,
+            f"line {line_no} holds an unusable value: {exc}",
+            text[:2000],
+        )
     if not isinstance(value, dict):
         return Reject(
             locator,

@@ -197,3 +197,14 @@ def test_every_tass_article_is_one_record_or_one_reject(bodies, container):
     data = "".join(f"date 2024-01-{i + 1:02d}\nTitle {i}\n\n{body}\n" for i, body in enumerate(bodies))
     items = read_all(*wrap("x.txt", data.encode(), container), "tass")
     assert len(items) == len(bodies)
+
+
+def test_an_integer_python_refuses_is_one_reject_and_reading_goes_on():
+    """Found by fuzzing: json raises a bare ValueError for integers over 4,300 digits."""
+    huge = "7" * 5000
+    lines = f'{{"title": "a", "maintext": "b", "n": {huge}}}\n{{"title": "c", "maintext": "d"}}\n'
+    items = read_all("x.jsonl", lines.encode(), "jsonl")
+    assert [type(i) for i in items] == [Reject, RawRecord]
+    array = f'[{huge}, {{"title": "c", "maintext": "d"}}, {{"n": {huge}}}, {{"title": "e", "text": "f"}}]'
+    items = read_all("x.json", array.encode(), "json_array")
+    assert [type(i) for i in items] == [Reject, RawRecord, Reject, RawRecord]

@@ -161,8 +161,9 @@ class _Text:
                     raise _Truncated from exc
                 size *= 2
                 continue
-            except ValueError as exc:
-                # Python refuses integers of more than 4,300 digits: the element is unusable.
+            except (ValueError, RecursionError) as exc:
+                # An integer of more than 4,300 digits, or nesting deeper than Python's
+                # recursion limit: json refuses both, and the element is unusable.
                 raise json.JSONDecodeError(f"unusable value ({exc})", self.buf, self.pos) from exc
             # A number or literal that ends at the buffer end may continue in the next chunk.
             if end == len(self.buf) and not self.eof and self.buf[self.pos] not in '{["':

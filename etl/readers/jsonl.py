@@ -89,7 +89,7 @@ def _parse_line(line: bytes, line_no: int, locator: str, ordinal: int) -> RawRec
             f"line {line_no} is not valid JSON: {_json_error(exc)}",
             text.strip(),
         )
-    except ValueError as exc:  # an integer of more than 4,300 digits, which Python refuses
+    except (ValueError, RecursionError) as exc:  # over 4,300 digits, or nested too deep, for Python
         return Reject(
             locator,
             ordinal,

@@ -208,3 +208,13 @@ def test_an_integer_python_refuses_is_one_reject_and_reading_goes_on():
     array = f'[{huge}, {{"title": "c", "maintext": "d"}}, {{"n": {huge}}}, {{"title": "e", "text": "f"}}]'
     items = read_all("x.json", array.encode(), "json_array")
     assert [type(i) for i in items] == [Reject, RawRecord, Reject, RawRecord]
+
+
+def test_nesting_deeper_than_python_allows_is_one_reject_and_reading_goes_on():
+    deep = "[" * 100_000
+    lines = f'{{"a": {deep}}}\n{{"title": "c", "maintext": "d"}}\n'
+    items = read_all("x.jsonl", lines.encode(), "jsonl")
+    assert [type(i) for i in items] == [Reject, RawRecord]
+    array = f'[{{"title": "a", "text": "b", "z": {deep}{"]" * 100_000}}}, {{"title": "c", "maintext": "d"}}]'
+    items = read_all("x.json", array.encode(), "json_array")
+    assert [type(i) for i in items] == [Reject, RawRecord]

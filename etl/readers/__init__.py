@@ -39,6 +39,7 @@ FORMAT_MODULES = (
 )
 
 HEAD_BYTES = 64 * 1024
+UNEXPECTED = "the reader failed unexpectedly"
 
 
 def _load_specs() -> dict[str, FormatSpec]:
@@ -171,4 +172,11 @@ def _read_member(member, format: str, max_record_bytes: int) -> Iterator[RawReco
                 f"{member.location} is truncated or corrupt {where}: {type(exc).__name__}: {exc}; "
                 "the records before the damage were kept"
             )
+        yield Reject(f"{member.location}#{read}", read, RejectReason.UNREADABLE, reason)
+    except Exception as exc:  # a reader bug must cost the rest of one member, not the whole dump
+        where = f"after {read} record(s)" if read else "before any record"
+        reason = (
+            f"{member.location}: {UNEXPECTED} {where} ({type(exc).__name__}: {exc}); the records before "
+            "were kept. This is a bug in newsetl: please report it with this file."
+        )
         yield Reject(f"{member.location}#{read}", read, RejectReason.UNREADABLE, reason)

@@ -507,3 +507,19 @@ def test_gzipped_warc_goes_to_its_reader_still_compressed(tmp_path: Path):
         with member.open() as stream:
             assert stream.read(2) == b"\x1f\x8b"
         assert next(members, None) is None
+
+
+def test_a_reader_bug_costs_the_rest_of_one_member_not_the_dump(tmp_path: Path, monkeypatch):
+    import dataclasses
+
+    from etl import readers
+
+    def broken(stream, location, max_record_bytes):
+        yield RawRecord(f"{location}#0", 0, "jsonl", {"body": "x"})
+        raise KeyError("boom")
+
+    monkeypatch.setitem(readers.SPECS, "jsonl", dataclasses.replace(readers.SPECS["jsonl"], reader=broken))
+    path = make_zip(tmp_path / "d.zip", {"a.jsonl": jsonl(3), "b.txt": TASS})
+    items = list(read_dump(path))
+    assert kinds(items) == [RawRecord, Reject, RawRecord]
+    assert "the reader failed unexpectedly after 1 record(s) (KeyError: 'boom')" in items[1].reason

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from etl.readers import SPECS, read_dump
+from etl.readers import SPECS, UNEXPECTED, read_dump
 from etl.records import RawRecord, Reject
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -94,6 +94,7 @@ def read_all(name: str, data: bytes, fmt: str) -> list[RawRecord | Reject]:
         assert isinstance(item.locator, str) and item.locator
         if isinstance(item, Reject):
             assert item.reason and "\x00" not in item.reason + item.raw
+            assert UNEXPECTED not in item.reason, item.reason  # the safety net must never be needed
     return items
 
 

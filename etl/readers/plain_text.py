@@ -68,8 +68,14 @@ def read_text(
 
 
 def _sniff(head: bytes) -> bool:
-    """A short title line, a blank line, then text; no control bytes; not a TASS header."""
+    """A short title line, a blank line, then text; no control bytes; not a TASS header.
+
+    A first byte that opens JSON or markup (``{``, ``[``, ``<``) is left to those
+    formats' sniffers, which a ``.txt`` name would otherwise let this one pre-empt.
+    """
     if not head.strip() or _CONTROL.search(head) or _TASS_HEADER.match(head):
+        return False
+    if head.lstrip()[:1] in (b"{", b"[", b"<"):
         return False
     lines = head.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
     start = next(i for i, line in enumerate(lines) if line.strip())

@@ -49,6 +49,8 @@ def test_detection_keeps_tass_files_for_tass_and_wants_the_extension(tmp_path: P
         detect_format("notes.txt", b"one line\nanother line right after\n")
     with pytest.raises(TerminalError, match="cannot tell the format"):
         detect_format("blob.txt", b"Title\n\n\x00\x01\x02 binary")
+    assert detect_format("crawl.txt", b'{"title": "a"}\n\n{"title": "b"}\n') == "jsonl"
+    assert detect_format("list.txt", b'[{"title": "a"}\n\n]') == "json_array"
 
 
 def test_empty_and_title_only_files_are_one_reject_each(tmp_path: Path):

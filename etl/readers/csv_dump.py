@@ -100,7 +100,17 @@ def read_csv(
         return
     header_text, _ = decode_bytes(first)
     delimiter = _delimiter(header_text)
-    header = next(csv.reader([header_text], delimiter=delimiter), [])
+    try:
+        header = next(csv.reader([header_text], delimiter=delimiter), [])
+    except csv.Error as exc:  # a stray carriage return inside the line, say
+        yield Reject(
+            f"{location}#0",
+            0,
+            RejectReason.UNSUPPORTED,
+            f"The CSV header of {location} cannot be parsed ({exc}); no row could be read.",
+            header_text.strip(),
+        )
+        return
     names = [name.strip().lower() for name in header]
     columns = _columns(names)
     if "body" not in columns:

@@ -25,7 +25,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from etl.readers import SPECS, UNEXPECTED, read_dump
-from etl.records import RawRecord, Reject
+from etl.records import RawRecord, Reject, RejectReason
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 FORMATS = ["auto", *SPECS]
@@ -219,3 +219,9 @@ def test_nesting_deeper_than_python_allows_is_one_reject_and_reading_goes_on():
     array = f'[{{"title": "a", "text": "b", "z": {deep}{"]" * 100_000}}}, {{"title": "c", "maintext": "d"}}]'
     items = read_all("x.json", array.encode(), "json_array")
     assert [type(i) for i in items] == [Reject, RawRecord]
+
+
+def test_a_csv_header_the_csv_module_cannot_parse_is_one_reject():
+    """Found by fuzzing: csv.Error (not a ValueError) from the header line escaped the reader."""
+    (reject,) = read_all("x.csv", b"\r\x01", "csv")
+    assert reject.reason_code == RejectReason.UNSUPPORTED and "cannot be parsed" in reject.reason

@@ -277,7 +277,10 @@ def ingest_dump(
         while pending:
             load_next()
     except Exception:
-        # Batches already loaded stay loaded; a re-run resumes after the last one.
+        # Batches already loaded stay loaded; a re-run resumes after the last one. A failed
+        # re-read of unknown-format members stays a re-read (its old rejects are still there),
+        # but it starts those members over after the batches it loaded: records loaded before
+        # the failure then arrive again and are kept as exact duplicates, not lost.
         finish_dump(engine, state.id, UNKNOWN_FORMAT if retry is not None else FAILED)
         raise
     if retry is not None:

@@ -178,8 +178,8 @@ class _Text:
     def skip_value(self) -> None:
         """Move past a broken or oversized value by matching brackets outside strings.
 
-        Stops before the ``,`` or ``]`` that ends the value at depth 0. A closer
-        of the wrong kind closes the nearest opener of its kind (``[1, 2}``
+        Stops before the ``,`` or ``]`` that ends the value at depth 0 (a stray
+        ``}`` there is skipped). A closer of the wrong kind closes the nearest opener of its kind (``[1, 2}``
         closes both), so one stray bracket does not swallow the rest of the
         file. Reads on in chunks, inside strings too, so memory stays bounded
         by the chunk (call it with ``mark`` unset). Raises :class:`_Truncated`
@@ -212,8 +212,13 @@ class _Text:
                 open_brackets.append(token)
             elif token in "]}":
                 if not open_brackets:
-                    self.pos = match.start()
-                    return
+                    if token == "]":  # the end of the array
+                        self.pos = match.start()
+                        return
+                    # A stray "}" at the top: garbage, not the array's end; stopping here would
+                    # leave the reader in front of it for ever.
+                    self.pos = match.end()
+                    continue
                 opener = "[" if token == "]" else "{"
                 while open_brackets and open_brackets.pop() != opener:
                     pass

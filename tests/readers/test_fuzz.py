@@ -225,3 +225,11 @@ def test_a_csv_header_the_csv_module_cannot_parse_is_one_reject():
     """Found by fuzzing: csv.Error (not a ValueError) from the header line escaped the reader."""
     (reject,) = read_all("x.csv", b"\r\x01", "csv")
     assert reject.reason_code == RejectReason.UNSUPPORTED and "cannot be parsed" in reject.reason
+
+
+def test_a_stray_closing_brace_in_an_array_does_not_stop_the_reader_for_ever():
+    """Found by fuzzing: the skipper stopped in front of a top-level "}" and the reader looped."""
+    items = read_all(
+        "x.json", b'[{"title": "a", "text": "b"}, }, {"title": "c", "text": "d"} }]', "json_array"
+    )
+    assert [type(i) for i in items] == [RawRecord, Reject, RawRecord, Reject]

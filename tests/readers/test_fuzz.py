@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import lzma
+import signal
 import tarfile
 import tempfile
 import zipfile
@@ -83,11 +84,28 @@ def wrap(name: str, data: bytes, container: str) -> tuple[str, bytes]:
     return "d.zip", buffer.getvalue()
 
 
+class Hang(Exception):
+    pass
+
+
+def _hang(signum, frame):
+    raise Hang("a reader took more than 20 s over a small input: it probably loops")
+
+
 def read_all(name: str, data: bytes, fmt: str) -> list[RawRecord | Reject]:
-    """Everything read_dump yields for ``data``; checks the types and the ordinals."""
+    """Everything read_dump yields for ``data``; checks the types and the ordinals.
+
+    A reader that loops fails the test (an alarm after 20 s) instead of hanging the suite.
+    """
     path = _WORKDIR / name
     path.write_bytes(data)
-    items = list(read_dump(path, format=fmt, max_record_bytes=LIMIT))
+    previous = signal.signal(signal.SIGALRM, _hang)
+    signal.alarm(20)
+    try:
+        items = list(read_dump(path, format=fmt, max_record_bytes=LIMIT))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert all(isinstance(item, RawRecord | Reject) for item in items)
     assert [item.ordinal for item in items] == list(range(len(items)))
     for item in items:

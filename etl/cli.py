@@ -124,7 +124,7 @@ def ingest(
         typer.Option(
             "--format",
             help="Dump format: auto (by extension and content), tass, jsonl, json_array, csv, "
-            "reuters, feed, warc.",
+            "reuters, feed, warc, text.",
         ),
     ] = "auto",
     db: DbOption = None,

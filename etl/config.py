@@ -23,6 +23,8 @@ DEFAULT_DATABASE_URL = "sqlite:///data/warehouse.db"
 SCHEMES = ("affine32", "affine64", "legacy")
 HASHFUNCS = ("xxh32", "sha1")
 POLICIES = ("first_seen", "longest", "latest")
+MIN_RECORD_BYTES = 1024  # smaller would reject real articles
+MAX_RECORD_BYTES = 1024**3  # a record is held in memory whole up to this bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +101,18 @@ class IngestConfig:
     # Processes preparing batches ahead of the loader; -1 = one per core beyond the first,
     # 0 = prepare inline in the loading process.
     workers: int = -1
+    # The largest record a reader accepts, in bytes (one JSONL line, one array element,
+    # one CSV row, one TASS/Reuters article, one feed entry, one WARC payload, one text file).
+    max_record_bytes: int = 10 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError("ingest.batch_size must be at least 1")
+        if not MIN_RECORD_BYTES <= self.max_record_bytes <= MAX_RECORD_BYTES:
+            raise ConfigError(
+                f"ingest.max_record_bytes must be between {MIN_RECORD_BYTES:,} and {MAX_RECORD_BYTES:,} "
+                f"bytes (1 KiB to 1 GiB), got {self.max_record_bytes:,}"
+            )
         if self.workers < -1:
             raise ConfigError("ingest.workers must be -1 (auto), 0 (inline) or a positive number")
 

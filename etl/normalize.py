@@ -17,6 +17,12 @@ Rules, and why:
   1800-01-01 or more than two days in the future is rejected (``BAD_DATE``): a
   wrong date silently misfiles an article in every time-based query. A missing
   date is allowed (``published_at`` is ``None``).
+* Every text that reaches the warehouse is storable (:func:`etl.records.storable`):
+  NUL bytes are removed (they carry no meaning in prose, a byline or a topic, and
+  PostgreSQL refuses them), lone surrogates become U+FFFD. The exception is the
+  ``url``: a URL with a NUL is no URL (RFC 3986 has no raw control characters), and
+  removing it would silently give the article another address, so such a record
+  is rejected (``MALFORMED``) with its raw text kept in ``rejects``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from etl.records import Article, RawRecord, Reject, RejectReason
+from etl.records import Article, RawRecord, Reject, RejectReason, storable
 from etl.text import clean_text, content_hash, dedup_text
 
 EARLIEST = datetime(1800, 1, 1, tzinfo=UTC)
@@ -58,6 +64,14 @@ def normalize(record: RawRecord, source: str, now: datetime | None = None) -> Ar
     bounds plausible dates and defaults to the current UTC time.
     """
     fields = record.fields
+    url = fields.get("url")
+    if isinstance(url, str) and "\x00" in url:
+        return _reject(
+            record,
+            RejectReason.MALFORMED,
+            f"The url of the record at {record.locator} contains a NUL byte (0x00), so it is no usable "
+            "address; removing the byte would store a different url.",
+        )
     body = clean_body(fields.get("body"))
     if not body:
         return _reject(record, RejectReason.MISSING_BODY, _missing_body_reason(record))
@@ -157,7 +171,7 @@ def _as_text(value: object) -> str:
         return ""
     if isinstance(value, list):
         return "\n\n".join(_as_text(item) for item in value)
-    return value if isinstance(value, str) else str(value)
+    return storable(value if isinstance(value, str) else str(value))
 
 
 def _optional_text(value: object) -> str | None:

@@ -33,7 +33,16 @@ from etl.normalize import normalize_all
 from etl.parallel import submit_prepare
 from etl.readers import HEAD_BYTES, detect_format, read_dump
 from etl.records import Article, RawRecord, Reject, RejectReason
-from etl.warehouse.ledger import DONE, FAILED, DumpState, claim_dump, finish_dump
+from etl.warehouse.ledger import (
+    DONE,
+    FAILED,
+    UNKNOWN_FORMAT,
+    DumpState,
+    claim_dump,
+    finish_dump,
+    replace_unknown_format_rejects,
+    unknown_format_members,
+)
 from etl.warehouse.load import BatchCounts, load_batch
 from etl.warehouse.retry import RetryPolicy
 
@@ -91,8 +100,21 @@ class DumpFile:
         self.location = printable(self.location)
 
 
+DOCUMENTATION_NAMES = frozenset({"readme", "license", "licence", "copying", "citation", "notice"})
+
+
+def is_documentation(path: Path) -> bool:
+    """``README.TXT``, ``LICENSE``, ``CITATION.cff``...: a corpus's notes, not a dump.
+
+    Skipped when a folder is walked (a dataset folder such as the BBC one ships a
+    README.TXT beside its articles); a file named directly is always read.
+    """
+    return path.name.split(".", 1)[0].lower() in DOCUMENTATION_NAMES
+
+
 def discover(locations: Iterable[str]) -> list[DumpFile]:
-    """Files named directly, every file under a folder (sorted, hidden ones skipped), or a glob.
+    """Files named directly, every file under a folder (sorted; hidden and documentation files
+    skipped, see :func:`is_documentation`), or a glob.
 
     A location that matches nothing is an error: a typo must not look like an empty day.
     """
@@ -106,7 +128,9 @@ def discover(locations: Iterable[str]) -> list[DumpFile]:
             candidates = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and not is_documentation(p)
             )
         else:
             candidates = sorted(Path(p) for p in glob.glob(os.path.expanduser(loc), recursive=True))
@@ -224,19 +248,31 @@ def ingest_dump(
     )
     if state.status == DONE:
         return DumpResult(dump.location, state.source, detected, "skipped", dump_id=state.id)
+    # A dump left "unknown_format" is read again, but only the members whose format could
+    # not be told, numbered after everything already loaded; their old rejects go at the end.
+    reread = unknown_format_members(engine, state.id) if state.status == UNKNOWN_FORMAT else None
     result = DumpResult(
         dump.location,
         source,
         detected,
-        "resumed" if state.records_done else "loaded",
+        "resumed" if state.records_done and reread is None else "loaded",
         dump_id=state.id,
     )
     cfg = settings.dedup
+    unknown = _Seen(RejectReason.UNKNOWN_FORMAT)
     if dump.refusal:
         refused = Reject(f"{dump.location}#0", 0, RejectReason.UNSUPPORTED, dump.refusal)
         records: Iterable[RawRecord | Reject] = _resume([refused], state)
     else:
-        records = _resume(read_dump(dump.path, fmt, dump.location), state)
+        read = read_dump(
+            dump.path,
+            fmt,
+            dump.location,
+            max_record_bytes=settings.ingest.max_record_bytes,
+            members=reread,
+            first_ordinal=state.records_done if reread is not None else 0,
+        )
+        records = unknown.watch(_resume(read, state))
     pending: deque[FutureLike] = deque()
 
     def load_next() -> None:
@@ -257,14 +293,29 @@ def ingest_dump(
     except Exception as exc:
         # Batches already loaded stay loaded; a re-run resumes after the last one. If even
         # this update fails (the database is away), the dump stays "loading" until the next
-        # run marks it abandoned: resumable either way.
+        # run marks it abandoned: resumable either way. A failed re-read of unknown-format
+        # members stays a re-read (its old rejects are still there), but it starts those
+        # members over after the batches it loaded: records loaded before the failure then
+        # arrive again and are kept as exact duplicates, not lost.
+        status = UNKNOWN_FORMAT if reread is not None else FAILED
         with contextlib.suppress(Exception):
             if isinstance(exc, WarehouseUnavailable) or is_transient(exc):
-                finish_dump(engine, state.id, FAILED)  # one try: the window was just spent
+                finish_dump(engine, state.id, status)  # one try: the window was just spent
             else:
-                retry.call(finish_dump, engine, state.id, FAILED, what="marking the dump failed")
+                retry.call(finish_dump, engine, state.id, status, what="marking the dump failed")
         raise
-    retry.call(finish_dump, engine, state.id, DONE, what="marking the dump done")
+    if reread is not None:
+        retry.call(
+            replace_unknown_format_rejects,
+            engine,
+            state.id,
+            state.records_done,
+            fmt if fmt != "auto" else None,
+            what="replacing the rejects of re-read members",
+        )
+    retry.call(
+        finish_dump, engine, state.id, UNKNOWN_FORMAT if unknown.seen else DONE, what="marking the dump done"
+    )
     checkpoint("dump-done")
     result.seconds = time.perf_counter() - started
     return result
@@ -282,6 +333,20 @@ def _detect_plain(path: Path) -> str | None:
             return detect_format(path, fh.read(HEAD_BYTES))
     except EtlError:
         return None
+
+
+class _Seen:
+    """Notes whether a reject with the given code went by in a stream."""
+
+    def __init__(self, code: RejectReason) -> None:
+        self.code = code
+        self.seen = False
+
+    def watch(self, records: Iterable[RawRecord | Reject]) -> Iterator[RawRecord | Reject]:
+        for r in records:
+            if isinstance(r, Reject) and r.reason_code == self.code:
+                self.seen = True
+            yield r
 
 
 def _resume(records: Iterable[RawRecord | Reject], state: DumpState) -> Iterator[RawRecord | Reject]:

@@ -8,10 +8,23 @@ so they compose without holding a whole dump in memory.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 RAW_EXCERPT_CHARS = 2000
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """Text a warehouse can store: NUL removed, lone surrogates (from JSON ``\\ud800``) as U+FFFD.
+
+    PostgreSQL refuses NUL in text columns and psycopg cannot encode a lone
+    surrogate; either would fail the whole batch, and with it the dump, on every re-run.
+    """
+    if text.isascii() and "\x00" not in text:
+        return text
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
 
 
 class RejectReason(enum.StrEnum):
@@ -24,6 +37,10 @@ class RejectReason(enum.StrEnum):
     BAD_DATE = "bad_date"
     UNSUPPORTED = "unsupported"
     UNREADABLE = "unreadable"
+    OVERSIZED = "oversized"
+    # The format of a dump (or archive member) could not be told: the dump stays open for a later
+    # run with --format, or with a newer newsetl, which replaces this reject with its records.
+    UNKNOWN_FORMAT = "unknown_format"
 
 
 @dataclass(slots=True)
@@ -53,7 +70,10 @@ class Reject:
     raw: str = ""
 
     def __post_init__(self) -> None:
-        self.raw = self.raw[:RAW_EXCERPT_CHARS]
+        # Reasons quote values and raw excerpts are whatever the dump held: keep both storable.
+        self.locator = storable(self.locator)
+        self.reason = storable(self.reason)
+        self.raw = storable(self.raw[:RAW_EXCERPT_CHARS])
 
 
 @dataclass(slots=True)

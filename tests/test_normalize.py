@@ -188,3 +188,78 @@ def test_tass_time_offset_converted_to_utc():
     article = normalize(record, "tass", NOW)
     assert article.published_at == datetime(2019, 3, 4, 14, 15, tzinfo=UTC)
     assert article.published_at == datetime(2019, 3, 4, 9, 15, tzinfo=timezone(timedelta(hours=-5)))
+
+
+# --- NUL bytes and other text Postgres cannot store ---------------------------------------
+
+
+@pytest.mark.postgres
+def test_nul_in_url_and_title_does_not_fail_the_dump_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    """One record with NUL in url and title: it is one reject, every other record loads."""
+    from sqlalchemy import func, select
+
+    from etl.config import Settings
+    from etl.runner import run_ingest
+    from etl.warehouse.db import make_engine
+    from etl.warehouse.models import Article as ArticleRow
+    from etl.warehouse.models import Dump, RejectRow
+    from tests.conftest import news_record, story, write_jsonl
+
+    records = [news_record(f"Story {i}", story(300 + i)) for i in range(4)]
+    records[1]["url"] = "https://example.org/a\u0000b"
+    records[1]["title"] = "Title\u0000with NUL"
+    records[2]["authors"] = ["Ann\u0000 Smith"]
+    records[2]["description"] = "desc\u0000ription"
+    records[3]["date_publish"] = "2024-03-01\u0000"
+    dump = write_jsonl(tmp_path / "nul.jsonl", records)
+    engine = make_engine(pg_url)
+    try:
+        summary = run_ingest(engine, [str(dump)], settings=Settings(), source="wire")
+        assert not summary.failures
+        t = summary.totals
+        assert (t.records, t.articles, t.rejects) == (4, 2, 2)
+        with engine.connect() as conn:
+            assert conn.execute(select(Dump.status)).scalar_one() == "done"
+            stored = conn.execute(select(ArticleRow.title, ArticleRow.authors, ArticleRow.description)).all()
+            reasons = conn.execute(select(RejectRow.reason).order_by(RejectRow.ordinal)).scalars().all()
+            assert conn.execute(select(func.count()).select_from(RejectRow)).scalar_one() == 2
+        assert sorted(r.title for r in stored) == ["Story 0", "Story 2"]
+        assert ["Ann Smith"] in [r.authors for r in stored]
+        assert "NUL" in reasons[0] and "url" in reasons[0]
+    finally:
+        engine.dispose()
+
+
+def test_nul_is_removed_from_every_text_field_but_a_url_with_nul_is_rejected():
+    article = normalize(
+        raw(
+            title="A\x00B",
+            body="Body\x00 text.",
+            section="Wor\x00ld",
+            authors=["X\x00Y"],
+            topics=["t\x00"],
+            language="e\x00n",
+            description="\x00d",
+        ),
+        "s",
+        NOW,
+    )
+    assert isinstance(article, Article)
+    assert (article.title, article.body, article.section) == ("AB", "Body text.", "World")
+    assert (article.authors, article.topics, article.language, article.description) == (
+        ["XY"],
+        ["t"],
+        "en",
+        "d",
+    )
+    reject = normalize(raw(title="T", body="Body.", url="https://x.org/\x00"), "s", NOW)
+    assert isinstance(reject, Reject) and reject.reason_code == RejectReason.MALFORMED
+    assert "NUL" in reject.reason
+
+
+def test_lone_surrogates_become_replacement_characters():
+    article = normalize(raw(title="A\ud800", body="Body \udfff text."), "s", NOW)
+    assert isinstance(article, Article)
+    assert article.title == "A\ufffd" and article.body == "Body \ufffd text."
+    reject = Reject("d#0", 0, RejectReason.MALFORMED, "bad \x00 value \ud800", "raw\x00\ud800")
+    assert "\x00" not in reject.reason + reject.raw and "\ud800" not in reject.reason + reject.raw

@@ -17,10 +17,13 @@ a ``.tar.gz`` holding a zip, a zip holding a zip); a compressed tar counts as
 one container. A container found inside that is refused (``UNSUPPORTED``): the
 limit keeps the depth of streams, and of surprises, bounded.
 
-Skipped without a reject (they are not records): directories, symbolic and hard
-links, device files and FIFOs, and hidden or operating-system files
-(``__MACOSX/``, ``.DS_Store``, ``._x``, any path part starting with a dot, as
-:func:`etl.pipeline.discover` does for folders, ``Thumbs.db``, ``desktop.ini``).
+Skipped without a reject (they are not records): directories, and hidden or
+operating-system files (``__MACOSX/``, ``.DS_Store``, ``._x``, any path part
+starting with a dot, as :func:`etl.pipeline.discover` does for folders,
+``Thumbs.db``, ``desktop.ini``). Symbolic and hard links, device files and FIFOs
+are not read (a link may point outside the archive, a device or FIFO has no
+content) but each becomes an ``UNSUPPORTED`` reject located
+``dump.tar!member``, so the archive's listing and the warehouse agree.
 
 Safety. Nothing is ever written to disk: members are streamed. Names that are
 absolute or contain ``..`` (the "zip-slip" shape) are refused all the same.
@@ -350,7 +353,10 @@ def _zip_members(
             yield refusal
             continue
         mode = info.external_attr >> 16
-        if info.is_dir() or stat.S_ISLNK(mode) or _is_junk(info.filename):
+        if info.is_dir() or _is_junk(info.filename):
+            continue
+        if stat.S_ISLNK(mode):
+            yield _special(member_location, "a symbolic link")
             continue
         refusal = _refuse_zip_member(info, member_location, limits)
         if refusal:
@@ -411,7 +417,10 @@ def _tar(
             if refusal:
                 yield refusal
                 continue
-            if not info.isreg() or _is_junk(name):
+            if info.isdir() or _is_junk(name):
+                continue
+            if not info.isreg():
+                yield _special(member_location, _special_kind(info))
                 continue
             if info.size > limits.max_member_bytes:
                 yield _reject(
@@ -839,6 +848,27 @@ def _too_many_zip_entries(fileobj: BinaryIO, location: str, limits: Limits) -> R
             "per archive (Limits.max_members); it was not opened. Split it, or raise the limit.",
         )
     return None
+
+
+def _special_kind(info: tarfile.TarInfo) -> str:
+    if info.issym():
+        return f"a symbolic link to {info.linkname!r}"
+    if info.islnk():
+        return f"a hard link to {info.linkname!r}"
+    if info.ischr() or info.isblk():
+        return "a device file"
+    if info.isfifo():
+        return "a FIFO (named pipe)"
+    return f"an entry of tar type {info.type!r}"
+
+
+def _special(location: str, kind: str) -> Reject:
+    return _reject(
+        location,
+        RejectReason.UNSUPPORTED,
+        f"{location} is {kind}, not a regular file, so it was not read: a link may point outside "
+        "the archive and a device or FIFO holds no article. Archive the file itself to load it.",
+    )
 
 
 def _too_many(location: str, limits: Limits) -> Reject:

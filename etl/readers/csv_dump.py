@@ -21,11 +21,12 @@ confines a stray Windows-1252 byte to the line that has it instead of
 re-decoding a whole multi-GB file; ``fields["encoding"]`` names the fallback
 when a record needed one. (A line boundary never splits a UTF-8 character.)
 
-Big fields: a record is limited to :data:`MAX_RECORD_BYTES` (64 MiB). Past that
-the rest of the record is fed to the CSV parser as its quotes and delimiters
-only, so the parser stays in step and memory stays bounded, and the record
-becomes a ``MALFORMED`` reject. The stdlib ``csv.field_size_limit`` is raised
-above that bound (it is process-wide; it is only ever raised).
+Big fields: a record is limited to ``max_record_bytes`` (``[ingest]``, 10 MiB by
+default). Past that the rest of the record is fed to the CSV parser as its
+quotes and delimiters only, so the parser stays in step and memory stays
+bounded, and the record becomes an ``OVERSIZED`` reject. The stdlib
+``csv.field_size_limit`` is raised above that bound (it is process-wide; it is
+only ever raised).
 
 A row with the wrong number of fields is a ``MALFORMED`` reject naming its CSV
 line; a header without a body column is one ``UNSUPPORTED`` reject for the file.
@@ -40,15 +41,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from etl.readers.base import FormatSpec
+from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject, skip_line
 from etl.readers.encoding import decode_bytes
 from etl.records import RawRecord, Reject, RejectReason
 
 FORMAT = "csv"
-MAX_RECORD_BYTES = 64 * 1024 * 1024
-
-if csv.field_size_limit() < 2 * MAX_RECORD_BYTES:
-    csv.field_size_limit(2 * MAX_RECORD_BYTES)
 
 # Canonical field -> column names (lowercase), first non-empty wins.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -76,23 +73,44 @@ PIECE = 1024 * 1024
 class _Feed:
     """Bookkeeping shared by the line feeder and the row loop."""
 
+    limit: int = DEFAULT_MAX_RECORD_BYTES
     record_bytes: int = 0
     oversized: bool = False
     encodings: set[str] = dataclasses.field(default_factory=set)
 
 
-def read_csv(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject]:
+def read_csv(
+    stream: BinaryIO, location: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[RawRecord | Reject]:
     """Yield a ``RawRecord`` or ``Reject`` per data row (ordinals 0, 1, ... in file order).
 
     Blank rows are skipped. Messages name the 1-based CSV line where a row starts.
     """
-    first = stream.readline().removeprefix(b"\xef\xbb\xbf")
+    if csv.field_size_limit() < 2 * max_record_bytes:
+        csv.field_size_limit(2 * max_record_bytes)
+    first = stream.readline(max_record_bytes + 1).removeprefix(b"\xef\xbb\xbf")
+    if len(first) > max_record_bytes:
+        size = len(first) + skip_line(stream)[0]
+        yield oversized_reject(
+            f"{location}#0", 0, f"The CSV header of {location}", size, max_record_bytes, first
+        )
+        return
     if not first.strip():
         yield Reject(f"{location}#0", 0, RejectReason.UNSUPPORTED, f"{location} has no CSV header row.")
         return
     header_text, _ = decode_bytes(first)
     delimiter = _delimiter(header_text)
-    header = next(csv.reader([header_text], delimiter=delimiter), [])
+    try:
+        header = next(csv.reader([header_text], delimiter=delimiter), [])
+    except csv.Error as exc:  # a stray carriage return inside the line, say
+        yield Reject(
+            f"{location}#0",
+            0,
+            RejectReason.UNSUPPORTED,
+            f"The CSV header of {location} cannot be parsed ({exc}); no row could be read.",
+            header_text.strip(),
+        )
+        return
     names = [name.strip().lower() for name in header]
     columns = _columns(names)
     if "body" not in columns:
@@ -105,7 +123,7 @@ def read_csv(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject]:
             header_text.strip(),
         )
         return
-    feed = _Feed()
+    feed = _Feed(limit=max_record_bytes)
     reader = csv.reader(_lines(stream, feed), delimiter=delimiter)
     ordinal = 0
     last_line = 1
@@ -123,11 +141,12 @@ def read_csv(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject]:
             continue
         last_line = reader.line_num + 1  # the header line was read outside the reader
         if feed.oversized:
-            yield _malformed(
-                location,
+            yield oversized_reject(
+                f"{location}#{ordinal}",
                 ordinal,
-                start_line,
-                f"it is larger than {_size(MAX_RECORD_BYTES)}; a field that big is not an article",
+                f"The CSV row starting at line {start_line} of {location}",
+                feed.record_bytes,
+                max_record_bytes,
                 delimiter.join(field[:200] for field in row),
             )
         elif not row or (len(row) == 1 and not row[0].strip()):
@@ -169,7 +188,7 @@ def _lines(stream: BinaryIO, feed: _Feed) -> Iterator[str]:
         piece = stream.readline(PIECE)
         if piece:
             feed.record_bytes += len(piece)
-            if not feed.oversized and feed.record_bytes > MAX_RECORD_BYTES:
+            if not feed.oversized and feed.record_bytes > feed.limit:
                 feed.oversized = True
                 shape = [_STRUCTURE.sub(b"", b"".join(pending))]
                 pending = []
@@ -188,10 +207,6 @@ def _lines(stream: BinaryIO, feed: _Feed) -> Iterator[str]:
         if not piece:
             return
         pending, shape = [], []
-
-
-def _size(n: int) -> str:
-    return f"{n // (1024 * 1024)} MiB" if n % (1024 * 1024) == 0 else f"{n:,} bytes"
 
 
 def _malformed(location: str, ordinal: int, line: int, why: str, raw: str) -> Reject:

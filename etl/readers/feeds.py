@@ -16,7 +16,9 @@ line break, and drop scripts and styles (feedparser's sanitiser removes those
 already). The WARC reader, which gets whole pages, does use trafilatura.
 
 Feeds are small, so a member is read whole, up to :data:`MAX_FEED_BYTES`; a
-bigger one is refused with one reject. feedparser gets the bytes wrapped in a
+bigger one is refused with one reject. (XML has to be parsed whole, so the
+record bound cannot stop an entry before it is read.) An entry whose text is
+larger than ``max_record_bytes`` becomes one ``OVERSIZED`` reject. feedparser gets the bytes wrapped in a
 stream: given a bare string it may treat it as a URL or a file name.
 """
 
@@ -34,7 +36,7 @@ from urllib.parse import urlsplit
 
 import feedparser
 
-from etl.readers.base import FormatSpec
+from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject
 from etl.records import RAW_EXCERPT_CHARS, RawRecord, Reject, RejectReason
 
 FORMAT = "feed"
@@ -43,7 +45,9 @@ MAX_FEED_BYTES = 64 * 1024 * 1024
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
-def read_feed(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject]:
+def read_feed(
+    stream: BinaryIO, location: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[RawRecord | Reject]:
     """Yield one ``RawRecord`` per feed entry, or a single ``Reject`` for an unusable feed."""
     data = stream.read(MAX_FEED_BYTES + 1)
     if len(data) > MAX_FEED_BYTES:
@@ -71,6 +75,11 @@ def read_feed(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject]:
     is_rss = str(parsed.get("version", "")).startswith("rss")
     for ordinal, entry in enumerate(parsed.entries):
         fields, raw = entry_fields(entry, feed, is_rss)
+        size = sum(len(str(v).encode("utf-8", "surrogatepass")) for v in fields.values() if v)
+        if size > max_record_bytes:
+            what = f"Entry {ordinal} of {location}"
+            yield oversized_reject(f"{location}#{ordinal}", ordinal, what, size, max_record_bytes, raw)
+            continue
         yield RawRecord(f"{location}#{ordinal}", ordinal, FORMAT, fields, raw=raw)
 
 

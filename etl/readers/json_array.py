@@ -40,9 +40,9 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from etl.readers.base import FormatSpec
+from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject, skip_rest
 from etl.readers.encoding import decode_bytes
-from etl.readers.jsonl import _json_type, map_fields
+from etl.readers.jsonl import FieldTypeError, _json_type, map_fields, pick
 from etl.records import RawRecord, Reject, RejectReason
 
 FORMAT = "json_array"
@@ -66,11 +66,16 @@ _DECODER = json.JSONDecoder(strict=False)
 _WS = re.compile(r"\s*")
 _SURROGATE = re.compile("[\udc80-\udcff]")
 # Tokens that matter when skipping a broken element: strings, brackets, separators.
-_SKIP_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|"|[\[\]{},]', re.DOTALL)
+_SKIP_TOKEN = re.compile(r'["\[\]{},]')
+_STRING_TOKEN = re.compile(r'\\.|"', re.DOTALL)  # inside a string: an escape pair, or the closing quote
 
 
 class _Truncated(Exception):
     """The text ended inside a value."""
+
+
+class _Oversized(Exception):
+    """The value grows past the record bound."""
 
 
 class _Text:
@@ -80,8 +85,10 @@ class _Text:
     them can be re-decoded on its own. ``line`` is the 1-based line of ``pos``.
     """
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
         self.stream = stream
+        self.limit = max_record_bytes
+        self.offset = 0  # characters dropped before buf[0]: absolute position = offset + index
         self.decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
         self.buf = ""
         self.pos = 0
@@ -90,6 +97,7 @@ class _Text:
         self.counted = 0
         self.first = True
         self.mark: int | None = None  # start of the element being read: kept in buf
+        self.broken_off = False  # the input ended while skipping a broken element
 
     def more(self, size: int = CHUNK) -> bool:
         """Append at least one chunk; False at end of input."""
@@ -100,6 +108,7 @@ class _Text:
         self.lines_before = self.line_at(cut) - 1
         self.counted = 0
         self.buf = self.buf[cut:]
+        self.offset += cut
         self.pos -= cut
         if self.mark is not None:
             self.mark -= cut
@@ -133,9 +142,11 @@ class _Text:
     def value(self) -> tuple[object, str]:
         """Decode the JSON value at ``pos``; returns it and its text.
 
-        Raises ``json.JSONDecodeError`` for a syntax error and :class:`_Truncated`
-        when the input ends inside the value. Each retry reads twice as much as
-        the last, so a large element costs linear time.
+        Raises ``json.JSONDecodeError`` for a syntax error, :class:`_Truncated`
+        when the input ends inside the value, and :class:`_Oversized` when the
+        value grows past the record bound (it is then left unread at ``pos``).
+        Each retry reads twice as much as the last, so a large element costs
+        linear time.
         """
         size = CHUNK
         while True:
@@ -144,12 +155,20 @@ class _Text:
             except json.JSONDecodeError as exc:
                 if not _incomplete(exc):
                     raise
-                if not self.more(size):  # the input really ends inside the value
+                if len(self.buf) - self.pos > self.limit:
+                    raise _Oversized from exc
+                if not self.more(min(size, self.limit + 1)):  # the input really ends inside the value
                     raise _Truncated from exc
                 size *= 2
                 continue
+            except (ValueError, RecursionError) as exc:
+                # An integer of more than 4,300 digits, or nesting deeper than Python's
+                # recursion limit: json refuses both, and the element is unusable.
+                raise json.JSONDecodeError(f"unusable value ({exc})", self.buf, self.pos) from exc
             # A number or literal that ends at the buffer end may continue in the next chunk.
             if end == len(self.buf) and not self.eof and self.buf[self.pos] not in '{["':
+                if end - self.pos > self.limit:
+                    raise _Oversized
                 self.more(size)
                 continue
             text = self.buf[self.pos : end]
@@ -157,29 +176,49 @@ class _Text:
             return value, text
 
     def skip_value(self) -> None:
-        """Move past a broken value by matching brackets outside strings.
+        """Move past a broken or oversized value by matching brackets outside strings.
 
-        Stops before the ``,`` or ``]`` that ends the value at depth 0. A closer
-        of the wrong kind closes the nearest opener of its kind (``[1, 2}``
+        Stops before the ``,`` or ``]`` that ends the value at depth 0 (a stray
+        ``}`` there is skipped). A closer of the wrong kind closes the nearest opener of its kind (``[1, 2}``
         closes both), so one stray bracket does not swallow the rest of the
-        file. Raises :class:`_Truncated` when the input ends first.
+        file. Reads on in chunks, inside strings too, so memory stays bounded
+        by the chunk (call it with ``mark`` unset). Raises :class:`_Truncated`
+        when the input ends first.
         """
         open_brackets: list[str] = []
+        in_string = False
         while True:
+            if in_string:
+                match = _STRING_TOKEN.search(self.buf, self.pos)
+                if match is None:
+                    # Nothing left but, perhaps, a backslash whose escaped character is in the next chunk.
+                    self.pos = len(self.buf) - (1 if self.buf.endswith("\\") else 0)
+                    if not self.more():
+                        raise _Truncated
+                    continue
+                in_string = match.group() != '"'
+                self.pos = match.end()
+                continue
             match = _SKIP_TOKEN.search(self.buf, self.pos)
-            if match is None or match.group() == '"':
-                # No token left, or a string that may close in the next chunk.
-                self.pos = len(self.buf) if match is None else match.start()
+            if match is None:
+                self.pos = len(self.buf)
                 if not self.more():
                     raise _Truncated
                 continue
             token = match.group()
-            if token in "[{":
+            if token == '"':
+                in_string = True
+            elif token in "[{":
                 open_brackets.append(token)
             elif token in "]}":
                 if not open_brackets:
-                    self.pos = match.start()
-                    return
+                    if token == "]":  # the end of the array
+                        self.pos = match.start()
+                        return
+                    # A stray "}" at the top: garbage, not the array's end; stopping here would
+                    # leave the reader in front of it for ever.
+                    self.pos = match.end()
+                    continue
                 opener = "[" if token == "]" else "{"
                 while open_brackets and open_brackets.pop() != opener:
                     pass
@@ -189,12 +228,16 @@ class _Text:
             self.pos = match.end()
 
 
-def read_json_array(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject]:
+def read_json_array(
+    stream: BinaryIO, location: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[RawRecord | Reject]:
     """Yield a ``RawRecord`` or ``Reject`` per element of the article list.
 
-    Ordinals are the 0-based element indexes; a truncation reject takes the next one.
+    Ordinals are the 0-based element indexes; a truncation reject takes the next
+    one. An element larger than ``max_record_bytes`` is one reject: it is read no
+    further than the bound, then skipped in chunks.
     """
-    text = _Text(stream)
+    text = _Text(stream, max_record_bytes)
     first = text.skip_ws()
     if first == "[":
         text.pos += 1
@@ -207,7 +250,7 @@ def read_json_array(stream: BinaryIO, location: str) -> Iterator[RawRecord | Rej
             0,
             RejectReason.UNSUPPORTED,
             f"{location} does not start with a JSON array or object (first character {first!r}).",
-            text.buf[text.pos : text.pos + 200],
+            _printable(text.buf[text.pos : text.pos + 200]),
         )
 
 
@@ -229,19 +272,15 @@ def _elements(text: _Text, location: str, start: int) -> Iterator[RawRecord | Re
         except _Truncated:
             yield _truncated(location, index, text.buf[text.mark : text.mark + 2000])
             return
-        except json.JSONDecodeError as exc:
-            where = _where(exc, text)
-            try:
-                text.skip_value()
-            except _Truncated:
-                yield _broken(location, index, line, where, text)
-                yield _truncated(location, index + 1, "")
-                return
-            yield _broken(location, index, line, where, text)
+        except (json.JSONDecodeError, _Oversized) as exc:
+            yield from _skip_element(text, location, index, line, exc)
         else:
-            yield _record(value, raw, location, index, line)
+            text.mark = None
+            yield _record(value, raw, location, index, line, text.limit)
         finally:
             text.mark = None
+        if text.broken_off:
+            return
         index += 1
         char = text.skip_ws()
         if char == ",":
@@ -255,23 +294,41 @@ def _elements(text: _Text, location: str, start: int) -> Iterator[RawRecord | Re
         else:
             # Something follows an element without a comma: reject it and carry on.
             line = text.line_at(text.pos)
-            text.mark = text.pos
+            excerpt = text.buf[text.pos : text.pos + 2000]
             try:
                 text.skip_value()
             except _Truncated:
-                yield _truncated(location, index, text.buf[text.mark : text.mark + 2000])
+                yield _truncated(location, index, excerpt)
                 return
-            yield _broken(
-                location,
-                index,
-                line,
-                f"expected ',' or ']' after element {index - 1} but found {char!r}",
-                text,
-            )
-            text.mark = None
+            why = f"expected ',' or ']' after element {index - 1} but found {char!r}"
+            yield _broken(location, index, line, why, excerpt)
             index += 1
             if text.skip_ws() == ",":
                 text.pos += 1
+
+
+def _skip_element(
+    text: _Text, location: str, index: int, line: int, exc: json.JSONDecodeError | _Oversized
+) -> Iterator[Reject]:
+    """Skip a broken or oversized element (bounded memory); its reject, then one if the file ends."""
+    begin = text.offset + text.mark
+    excerpt = text.buf[text.mark : text.mark + 2000]
+    where = _where(exc, text) if isinstance(exc, json.JSONDecodeError) else ""
+    text.mark = None
+    truncated = False
+    try:
+        text.skip_value()
+    except _Truncated:
+        truncated = True
+    if isinstance(exc, _Oversized):
+        size = text.offset + text.pos - begin
+        what = f"Array element {index} (starting at line {line})"
+        yield oversized_reject(f"{location}#{index}", index, what, size, text.limit, _printable(excerpt))
+    else:
+        yield _broken(location, index, line, where, excerpt)
+    if truncated:
+        yield _truncated(location, index + 1, "")
+        text.broken_off = True
 
 
 def _incomplete(exc: json.JSONDecodeError) -> bool:
@@ -319,14 +376,27 @@ def _wrapper(text: _Text, location: str) -> Iterator[RawRecord | Reject]:
         yield _truncated(location, 0, text.buf[text.mark : text.mark + 2000], what="object")
         return
     except json.JSONDecodeError as exc:
-        yield _broken(location, 0, line, _where(exc, text), text)
+        yield _broken(location, 0, line, _where(exc, text), text.buf[text.mark : text.mark + 2000])
+        return
+    except _Oversized:
+        excerpt = text.buf[text.mark : text.mark + 2000]
+        size = text.offset + len(text.buf) - text.mark
+        text.mark = None
+        size += skip_rest(text.stream)
+        what = f"The JSON object in {location}"
+        yield oversized_reject(f"{location}#0", 0, what, size, text.limit, _printable(excerpt))
         return
     text.mark = None
-    yield _record(rest, json.dumps(rest, ensure_ascii=False), location, 0, line)
+    yield _record(rest, json.dumps(rest, ensure_ascii=False), location, 0, line, text.limit)
 
 
-def _record(value: object, raw: str, location: str, index: int, line: int) -> RawRecord | Reject:
+def _record(
+    value: object, raw: str, location: str, index: int, line: int, limit: int = DEFAULT_MAX_RECORD_BYTES
+) -> RawRecord | Reject:
     locator = f"{location}#{index}"
+    if len(raw) * 4 > limit and (size := len(raw.encode("utf-8", "surrogateescape"))) > limit:
+        what = f"Array element {index} (starting at line {line})"
+        return oversized_reject(locator, index, what, size, limit, _printable(raw[:2000]))
     encoding = "utf-8"
     if _has_surrogates(raw):
         # Bytes that are not UTF-8: decode this element alone with the fallbacks.
@@ -344,14 +414,22 @@ def _record(value: object, raw: str, location: str, index: int, line: int) -> Ra
             f"Array element {index} (line {line}) holds a JSON {_json_type(value)}, not an object.",
             raw.strip(),
         )
-    fields = article_fields(value)
+    try:
+        fields = article_fields(value)
+    except FieldTypeError as exc:
+        return Reject(
+            locator, index, RejectReason.MALFORMED, f"Array element {index} (line {line}): {exc}", raw.strip()
+        )
     if encoding != "utf-8":
         fields["encoding"] = encoding
     return RawRecord(locator, index, FORMAT, fields, raw=raw.strip())
 
 
 def article_fields(obj: dict[str, object]) -> dict[str, object]:
-    """Canonical fields of one article object (see the module docstring)."""
+    """Canonical fields of one article object (see the module docstring).
+
+    Raises :class:`etl.readers.jsonl.FieldTypeError` for a value of the wrong JSON type.
+    """
     obj = dict(obj)
     for key in ("content", "paragraphs"):
         paragraphs = obj.get(key)
@@ -367,9 +445,9 @@ def article_fields(obj: dict[str, object]) -> dict[str, object]:
     fields = map_fields(obj)
     for name, aliases in EXTRA_ALIASES.items():
         if fields.get(name) is None:
-            fields[name] = next((obj[key] for key in aliases if obj.get(key) is not None), None)
+            fields[name] = pick(obj, name, aliases)
     if isinstance(fields.get("body"), list):
-        fields["body"] = "\n\n".join(str(part) for part in fields["body"] if part is not None)
+        fields["body"] = "\n\n".join(part for part in fields["body"] if part is not None)
     topics = fields.get("topics")
     if isinstance(topics, str):
         fields["topics"] = [t.strip() for t in topics.split(",") if t.strip()]
@@ -380,16 +458,14 @@ def _has_surrogates(text: str) -> bool:
     return not text.isascii() and _SURROGATE.search(text) is not None
 
 
-def _broken(location: str, index: int, line: int, what: str, text: _Text) -> Reject:
-    """A reject for the element from ``text.mark`` to ``text.pos``."""
-    begin = text.mark if text.mark is not None else text.pos
-    raw = text.buf[begin : max(text.pos, begin + 1)][:2000]
+def _broken(location: str, index: int, line: int, what: str, excerpt: str) -> Reject:
+    """A reject for a broken element, with the start of its text."""
     return Reject(
         f"{location}#{index}",
         index,
         RejectReason.MALFORMED,
         f"Array element {index} (starting at line {line}) is not valid JSON: {what}; it was skipped.",
-        _printable(raw.strip()),
+        _printable(excerpt[:2000].strip()),
     )
 
 

@@ -48,8 +48,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from etl.readers.base import FormatSpec
-from etl.records import RawRecord, Reject, RejectReason
+from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject
+from etl.records import RAW_EXCERPT_CHARS, RawRecord, Reject, RejectReason
 
 FORMAT = "reuters"
 ENCODING = "latin-1"
@@ -83,28 +83,51 @@ _SPACES_RE = re.compile(r"\s+")
 _SNIFF_RE = re.compile(rb"<!DOCTYPE\s+lewis|(?:^|\n)\s*<REUTERS\b", re.IGNORECASE)
 
 
-def read_reuters(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject]:
+def read_reuters(
+    stream: BinaryIO, location: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[RawRecord | Reject]:
     """Yield one ``RawRecord`` per ``<REUTERS>`` block, in file order (ordinal 0, 1, ...).
 
     Text after the last complete block that is more than whitespace (a file cut
-    part-way through a story) becomes one ``MALFORMED`` reject.
+    part-way through a story) becomes one ``MALFORMED`` reject. A block larger
+    than ``max_record_bytes`` is one reject: past the bound only its size is
+    counted while the reader looks for its end tag.
     """
     ordinal = 0
     buffer = b""
+    skipped = 0  # bytes of an oversized block already dropped (0: not skipping)
+    excerpt = b""
     while True:
         chunk = stream.read(CHUNK)
         buffer += chunk
         while (end := buffer.find(_END)) != -1:
             block, buffer = buffer[: end + len(_END)], buffer[end + len(_END) :]
+            locator = f"{location}#{ordinal}"
             start = block.find(_START)
-            if start == -1:  # an end tag without a start: nothing readable
+            if skipped or len(block) > max_record_bytes:
+                size = skipped + len(block)
+                what = f"Block {ordinal} of {location}"
+                yield oversized_reject(locator, ordinal, what, size, max_record_bytes, excerpt or block)
+                skipped, excerpt = 0, b""
+            elif start == -1:  # an end tag without a start: nothing readable
                 yield _reject_fragment(block, location, ordinal, "a </REUTERS> end tag without its start tag")
             else:
-                yield parse_block(block[start:].decode(ENCODING), f"{location}#{ordinal}", ordinal)
+                yield parse_block(block[start:].decode(ENCODING), locator, ordinal)
             ordinal += 1
+        if len(buffer) > max_record_bytes + len(_END):
+            # No end tag within the bound: keep counting, keep only what may start the end tag.
+            keep = len(_END) - 1
+            excerpt = excerpt or buffer[:RAW_EXCERPT_CHARS]
+            skipped += len(buffer) - keep
+            buffer = buffer[-keep:]
         if not chunk:
             break
-    if _START in buffer:
+    if skipped:
+        what = f"Block {ordinal} of {location} (cut off: no end tag)"
+        yield oversized_reject(
+            f"{location}#{ordinal}", ordinal, what, skipped + len(buffer), max_record_bytes, excerpt
+        )
+    elif _START in buffer:
         yield _reject_fragment(
             buffer,
             location,

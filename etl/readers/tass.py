@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import BinaryIO
 
-from etl.readers.base import FormatSpec
+from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject
 from etl.readers.encoding import decode_bytes
-from etl.records import RawRecord, Reject, RejectReason
+from etl.records import RAW_EXCERPT_CHARS, RawRecord, Reject, RejectReason
 from etl.text import is_prose
 
 FORMAT = "tass"
@@ -81,17 +81,26 @@ _SEPARATORS_RE = re.compile(r"\s*[,;|\u00b7]\s*")
 _SECTION_MAX_WORDS = 8
 
 
-def read_tass(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject]:
+def read_tass(
+    stream: BinaryIO, location: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[RawRecord | Reject]:
     """Yield one ``RawRecord`` (or ``Reject``) per article in a TASS text dump.
 
     Ordinals are 0-based in file order. Non-blank text before the first header is
     yielded as a ``MALFORMED`` reject and takes ordinal 0, so that every piece of
     the file is accounted for (records read = articles + duplicates + rejects).
+    An article larger than ``max_record_bytes`` is one reject; only its first
+    bytes are kept while the rest is counted and skipped.
     """
-    for ordinal, (is_article, chunk) in enumerate(_chunks(_lines(stream))):
-        text, encoding = decode_bytes(chunk)
+    chunks = _chunks(_lines(stream, max_record_bytes + 1), max_record_bytes)
+    for ordinal, (kind, chunk, size) in enumerate(chunks):
         locator = f"{location}#{ordinal}"
-        if is_article:
+        if kind == _OVERSIZED:
+            what = f"The TASS article {ordinal} of {location}"
+            yield oversized_reject(locator, ordinal, what, size, max_record_bytes, chunk)
+            continue
+        text, encoding = decode_bytes(chunk)
+        if kind == _ARTICLE:
             yield parse_article(text, locator, ordinal, encoding)
         else:
             yield Reject(
@@ -350,37 +359,78 @@ def _clean_line(line: str) -> str:
     return line.replace("\u00a0", " ").replace("\ufeff", "").strip()
 
 
-def _lines(stream: BinaryIO, block_size: int = 1 << 16) -> Iterator[bytes]:
-    r"""Yield lines (without terminators) split on ``\r\n``, ``\r`` or ``\n``, streaming."""
+def _lines(stream: BinaryIO, cap: int, block_size: int = 1 << 16) -> Iterator[tuple[bytes, int]]:
+    r"""Yield ``(line, size)`` split on ``\r\n``, ``\r`` or ``\n``, streaming.
+
+    ``line`` is without its terminator and cut to its first ``cap`` bytes; ``size``
+    is its full length, so an overlong line never sits in memory whole.
+    """
     pending = b""
+    head: bytes | None = None  # the first bytes of an overlong line being skipped
+    dropped = 0
     while block := stream.read(block_size):
         pending += block
         # Keep a trailing \r back: it may be the first half of a \r\n split across blocks.
         cut = len(pending) - 1 if pending.endswith(b"\r") else len(pending)
         *complete, pending_tail = re.split(rb"\r\n|\r|\n", pending[:cut])
-        yield from complete
+        for line in complete:
+            if head is not None:
+                yield head, len(head) + dropped + len(line)
+                head, dropped = None, 0
+            else:
+                yield line, len(line)
         pending = pending_tail + pending[cut:]
-    if pending:
-        yield from re.split(rb"\r\n|\r|\n", pending.rstrip(b"\r"))
+        if len(pending) > cap:
+            keep = b"\r" if pending.endswith(b"\r") else b""
+            body = pending[: len(pending) - len(keep)]
+            if head is None:
+                head, dropped = body[:cap], len(body) - cap
+            else:
+                dropped += len(body)
+            pending = keep
+    if pending or head is not None:
+        lines = re.split(rb"\r\n|\r|\n", pending.rstrip(b"\r"))
+        if head is not None:
+            yield head, len(head) + dropped + len(lines[0])
+            lines = lines[1:]
+        for line in lines:
+            yield line, len(line)
 
 
-def _chunks(lines: Iterable[bytes]) -> Iterator[tuple[bool, bytes]]:
-    """Group lines into ``(is_article, bytes)``: a preamble (if non-blank), then articles."""
+_PREAMBLE, _ARTICLE, _OVERSIZED = "preamble", "article", "oversized"
+
+
+def _chunks(lines: Iterable[tuple[bytes, int]], limit: int) -> Iterator[tuple[str, bytes, int]]:
+    """Group lines into ``(kind, bytes, size)``: a preamble (if non-blank), then articles.
+
+    A group larger than ``limit`` bytes is of kind ``oversized`` and keeps only
+    its first bytes (for the reject's excerpt): memory stays bounded by the limit.
+    """
     current: list[bytes] = []
-    is_article = False
+    size = 0
+    kind = _PREAMBLE
     first = True
-    for line in lines:
+
+    def group() -> tuple[str, bytes, int]:
+        return (_OVERSIZED if size > limit else kind), b"\n".join(current), size
+
+    for line, length in lines:
         if first:
-            line = line.removeprefix(b"\xef\xbb\xbf")
+            if line.startswith(b"\xef\xbb\xbf"):
+                line, length = line[3:], length - 3
             first = False
         if _HEADER_BYTES_RE.match(line):
-            if is_article or b"".join(current).strip():
-                yield is_article, b"\n".join(current)
-            current, is_article = [line], True
-        else:
+            if kind == _ARTICLE or size > limit or b"".join(current).strip():
+                yield group()
+            current, kind, size = [line], _ARTICLE, length
+            continue
+        size += length + 1
+        if size <= limit:
             current.append(line)
-    if is_article or b"".join(current).strip():
-        yield is_article, b"\n".join(current)
+        elif sum(map(len, current)) < RAW_EXCERPT_CHARS:
+            current.append(line[:RAW_EXCERPT_CHARS])
+    if kind == _ARTICLE or size > limit or b"".join(current).strip():
+        yield group()
 
 
 _HEADER_ANYWHERE_RE = re.compile(rb"(?m)^[ \t]*date \d{4}-\d{2}-\d{2}")

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
 
-from etl.readers.base import FormatSpec
+from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject, skip_rest
 from etl.readers.encoding import decode_bytes
 from etl.records import RAW_EXCERPT_CHARS, RawRecord, Reject, RejectReason
 
@@ -55,7 +55,9 @@ class CorruptWarc(ValueError):
     """A WARC/ARC file damaged at some record; the records after it cannot be trusted."""
 
 
-def read_warc(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject]:
+def read_warc(
+    stream: BinaryIO, location: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[RawRecord | Reject]:
     """Yield one ``RawRecord`` or ``Reject`` per ``response`` record of a WARC or ARC file.
 
     warcio is lenient: it drops a record cut off in its headers, yields one cut
@@ -79,7 +81,11 @@ def read_warc(stream: BinaryIO, location: str) -> Iterator[RawRecord | Reject]:
                 f"unreadable WARC record at byte {archive.offset}: {type(exc).__name__}: {detail}"
             ) from exc
         _check_aligned(archive, warnings)
-        item = _response(record, f"{location}#{ordinal}", ordinal) if record.rec_type == "response" else None
+        item = (
+            _response(record, f"{location}#{ordinal}", ordinal, max_record_bytes)
+            if record.rec_type == "response"
+            else None
+        )
         _check_complete(record)
         if item is not None:
             yield _check_digest(record, item)
@@ -143,7 +149,9 @@ def _check_end(archive: ArchiveIterator, stream: BinaryIO) -> None:
         )
 
 
-def _response(record: Any, locator: str, ordinal: int) -> RawRecord | Reject:
+def _response(
+    record: Any, locator: str, ordinal: int, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> RawRecord | Reject:
     """One ``response`` record as an article, or a reject saying why it is none."""
     uri = record.rec_headers.get_header("WARC-Target-URI") or "(no WARC-Target-URI)"
     http = record.http_headers
@@ -157,13 +165,12 @@ def _response(record: Any, locator: str, ordinal: int) -> RawRecord | Reject:
     if "html" not in content_type.lower():
         media = content_type.split(";")[0].strip() or "untyped"
         return _unsupported(locator, ordinal, f"{media} payload for {uri}, not HTML.")
-    payload = record.content_stream().read(MAX_PAYLOAD_BYTES + 1)
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return _unsupported(
-            locator,
-            ordinal,
-            f"The HTML payload for {uri} is larger than {MAX_PAYLOAD_BYTES // (1024 * 1024)} MiB.",
-        )
+    limit = min(MAX_PAYLOAD_BYTES, max_record_bytes)
+    content = record.content_stream()
+    payload = content.read(limit + 1)
+    if len(payload) > limit:
+        size = len(payload) + skip_rest(content)
+        return oversized_reject(locator, ordinal, f"The HTML payload for {uri}", size, limit, payload)
     html = decode_html(payload, content_type)
     fields = extract_article(html, uri if uri.startswith(("http://", "https://")) else None)
     fields["url"] = uri

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from etl.names import printable
-from etl.warehouse.models import Dump, Partition, Run
+from etl.records import RejectReason
+from etl.warehouse.models import Dump, Partition, RejectRow, Run
 
 # dump states (anything but DONE is resumable from records_done)
 DONE = "done"
@@ -40,6 +41,9 @@ STALE_AFTER_SECONDS = 300.0
 
 # Runs this process is executing now: a row with our own pid is alive only if listed.
 _ACTIVE_RUNS: set[str] = set()
+# Read, but the format of the dump or of some member could not be told: its rejects say so,
+# and a later run (with --format, or a newer reader) reads those members again.
+UNKNOWN_FORMAT = "unknown_format"
 
 
 def utcnow() -> datetime:
@@ -237,6 +241,39 @@ def finish_dump(engine: Engine, dump_id: int, status: str, encoding: str | None 
         values["encoding"] = encoding
     with engine.begin() as conn:
         conn.execute(update(Dump).where(Dump.id == dump_id).values(**values))
+
+
+def unknown_format_members(engine: Engine, dump_id: int) -> list[str]:
+    """Member locations of the dump whose format could not be told (from their rejects)."""
+    with engine.connect() as conn:
+        locators = conn.execute(
+            select(RejectRow.locator).where(
+                RejectRow.dump_id == dump_id, RejectRow.reason_code == str(RejectReason.UNKNOWN_FORMAT)
+            )
+        ).scalars()
+        return sorted({locator.rsplit("#", 1)[0] for locator in locators})
+
+
+def replace_unknown_format_rejects(engine: Engine, dump_id: int, below: int, fmt: str | None) -> int:
+    """Delete the dump's "cannot tell the format" rejects numbered below ``below``; how many.
+
+    Called once the members they stood for were read again (their records now
+    numbered from ``below``), so every input record stays exactly one row; the
+    dump's reject count follows, and ``fmt`` (when given) becomes its format.
+    """
+    with engine.begin() as conn:
+        deleted = conn.execute(
+            delete(RejectRow).where(
+                RejectRow.dump_id == dump_id,
+                RejectRow.reason_code == str(RejectReason.UNKNOWN_FORMAT),
+                RejectRow.ordinal < below,
+            )
+        ).rowcount
+        values: dict[str, Any] = {"rejects": Dump.rejects - deleted}
+        if fmt:
+            values["format"] = fmt
+        conn.execute(update(Dump).where(Dump.id == dump_id).values(**values))
+    return deleted
 
 
 def last_validators(engine: Engine, location: str) -> tuple[str | None, str | None] | None:

@@ -50,15 +50,17 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
 
 def make_tar(path: Path, members: dict[str, bytes], mode: str = "w:gz", extras: bool = False) -> Path:
     with tarfile.open(path, mode) as tf:
-        if extras:  # a directory, a symlink and a FIFO: none of them is a record
+        if extras:  # a directory (skipped); a symlink, a hard link, a device, a FIFO (one reject each)
             for name, kind in (
                 ("news", tarfile.DIRTYPE),
                 ("link.jsonl", tarfile.SYMTYPE),
+                ("hard.jsonl", tarfile.LNKTYPE),
+                ("dev", tarfile.CHRTYPE),
                 ("pipe", tarfile.FIFOTYPE),
             ):
                 info = tarfile.TarInfo(name)
                 info.type = kind
-                info.linkname = "news/a.jsonl" if kind == tarfile.SYMTYPE else ""
+                info.linkname = "news/a.jsonl" if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
                 tf.addfile(info)
         for name, data in members.items():
             info = tarfile.TarInfo(name)
@@ -236,9 +238,17 @@ def test_tar_archives(tmp_path: Path, mode: str):
     )
     items = list(read_dump(path))
     check_ordinals(items)
+    special, items = items[:4], items[4:]
     assert kinds(items) == MIXED_KINDS + [RawRecord]
     assert items[3].locator == f"{path}!news/a.jsonl#3"
     assert items[8].locator == f"{path}!news/b.txt#0"  # "./" dropped from the name
+    assert [r.locator for r in special] == [
+        f"{path}!{n}#0" for n in ("link.jsonl", "hard.jsonl", "dev", "pipe")
+    ]
+    assert all(r.reason_code == RejectReason.UNSUPPORTED for r in special)
+    assert "a symbolic link to 'news/a.jsonl'" in special[0].reason
+    assert "a hard link to 'news/a.jsonl'" in special[1].reason
+    assert "a device file" in special[2].reason and "a FIFO" in special[3].reason
 
 
 def test_tgz_shorthand_and_tar_detected_by_content(tmp_path: Path):
@@ -497,3 +507,19 @@ def test_gzipped_warc_goes_to_its_reader_still_compressed(tmp_path: Path):
         with member.open() as stream:
             assert stream.read(2) == b"\x1f\x8b"
         assert next(members, None) is None
+
+
+def test_a_reader_bug_costs_the_rest_of_one_member_not_the_dump(tmp_path: Path, monkeypatch):
+    import dataclasses
+
+    from etl import readers
+
+    def broken(stream, location, max_record_bytes):
+        yield RawRecord(f"{location}#0", 0, "jsonl", {"body": "x"})
+        raise KeyError("boom")
+
+    monkeypatch.setitem(readers.SPECS, "jsonl", dataclasses.replace(readers.SPECS["jsonl"], reader=broken))
+    path = make_zip(tmp_path / "d.zip", {"a.jsonl": jsonl(3), "b.txt": TASS})
+    items = list(read_dump(path))
+    assert kinds(items) == [RawRecord, Reject, RawRecord]
+    assert "the reader failed unexpectedly after 1 record(s) (KeyError: 'boom')" in items[1].reason

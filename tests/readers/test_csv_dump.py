@@ -87,7 +87,6 @@ def test_fakenews_layout():
 def test_field_beyond_limit_is_a_reject(tmp_path, monkeypatch):
     import etl.readers.csv_dump as module
 
-    monkeypatch.setattr(module, "MAX_RECORD_BYTES", 200_000)
     monkeypatch.setattr(module, "PIECE", 4096)
     big = ('Lorem ipsum, dolor ""sit"" amet.\n' * 20_000).encode()  # ~700 KB, quoted, multi-line
     path = tmp_path / "big.csv"
@@ -102,26 +101,25 @@ def test_field_beyond_limit_is_a_reject(tmp_path, monkeypatch):
         + b",,,,Long,,,,,,\n"
         + b"3,4,d.com,fake,http://d.com/4,Last body.,,,,Last,,,,,,\n"
     )
-    recs = list(read_dump(path))
+    recs = list(read_dump(path, max_record_bytes=200_000))
     assert [type(r) for r in recs] == [Reject, RawRecord, Reject, RawRecord]
-    assert recs[0].reason_code is RejectReason.MALFORMED
-    assert recs[0].reason == (
-        f"The CSV row starting at line 2 of {path} was skipped: it is larger than 200,000 bytes; "
-        "a field that big is not an article."
-    )
+    assert recs[0].reason_code is RejectReason.OVERSIZED
+    assert recs[0].reason.startswith(f"The CSV row starting at line 2 of {path} is ")
+    assert "more than the 200,000 bytes a record may have ([ingest] max_record_bytes)" in recs[0].reason
     assert recs[1].fields["title"] == "Small one"
     # The big field spans lines 2-20002, "Small one" is line 20003.
     assert recs[2].reason.startswith(f"The CSV row starting at line {20_004} of")
     assert recs[3].fields["body"] == "Last body."
 
 
-def test_default_limit_is_64_mib():
+def test_the_csv_field_limit_is_raised_above_the_record_bound():
     import csv
 
-    import etl.readers.csv_dump as module
+    from etl.readers.base import DEFAULT_MAX_RECORD_BYTES
 
-    assert module.MAX_RECORD_BYTES == 64 * 1024 * 1024
-    assert csv.field_size_limit() >= module.MAX_RECORD_BYTES
+    read_bytes(FAKENEWS_HEADER.encode())
+    assert DEFAULT_MAX_RECORD_BYTES == 10 * 1024 * 1024
+    assert csv.field_size_limit() >= DEFAULT_MAX_RECORD_BYTES
 
 
 def test_header_without_body_column():

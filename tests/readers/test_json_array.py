@@ -177,3 +177,17 @@ def test_detect_format_by_extension_and_content():
     assert detect_format("dump.dat", b"\xef\xbb\xbf  [") == "json_array"
     # A JSON-lines file named .json is still JSON lines.
     assert detect_format("dump.json", b'{"title": "a"}\n{"title": "b"}\n') == "jsonl"
+
+
+def test_an_element_with_a_field_of_the_wrong_type_is_a_reject(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_text(
+        '[{"title": "T", "content": {"nested": "object"}}, {"title": 5, "text": "B."},'
+        ' {"title": "Ok", "text": "B.", "tags": ["a", 1]}, {"title": "Ok", "text": "Body."}]'
+    )
+    out = list(read_dump(path))
+    assert [getattr(o, "reason_code", None) for o in out[:3]] == [RejectReason.MALFORMED] * 3
+    assert "field 'content' holds a JSON object" in out[0].reason
+    assert "field 'title' holds a JSON number (5)" in out[1].reason
+    assert "field 'tags' is a list holding a JSON number (1)" in out[2].reason
+    assert out[3].fields["body"] == "Body."

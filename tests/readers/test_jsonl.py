@@ -188,3 +188,40 @@ def test_crlf_line_endings():
     records = list(read_jsonl(io.BytesIO(data), "mem"))
     assert records[0].fields["title"] == "a" and records[0].raw.endswith("}")
     assert records[1].reason == "line 3 is not valid JSON: Expecting ',' delimiter at column 14"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ({"nested": "object"}, 'JSON object ({"nested": "object"})'),
+        (12, "JSON number (12)"),
+        (True, "JSON boolean (true)"),
+        (["para", 3], "list holding a JSON number (3)"),
+    ],
+)
+@pytest.mark.parametrize("key", ["maintext", "url", "title", "description", "authors", "language"])
+def test_a_field_of_the_wrong_json_type_is_a_reject_not_its_python_text(key, value, shown, tmp_path):
+    if isinstance(value, list) and key not in ("maintext", "authors"):
+        value = {"nested": "object"}  # lists are allowed only for body and authors
+        shown = 'JSON object ({"nested": "object"})'
+    record = {"title": "T", "maintext": "Body text.", "url": "https://x.org/a", key: value}
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(record) + "\n" + json.dumps({"title": "Ok", "maintext": "B."}) + "\n")
+    out = list(read_dump(path))
+    assert [type(o).__name__ for o in out] == ["Reject", "RawRecord"]
+    assert out[0].reason_code == RejectReason.MALFORMED
+    assert f"field '{key}'" in out[0].reason and shown in out[0].reason
+
+
+def test_lists_of_strings_and_nulls_are_kept_and_a_source_object_is_passed_over(tmp_path):
+    record = {
+        "title": "T",
+        "maintext": ["One.", None, "Two."],
+        "authors": ["A", None],
+        "source": {"name": "BBC"},
+    }
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([record]))
+    (out,) = list(read_dump(path))
+    assert out.fields["body"] == "One.\n\nTwo." and out.fields["authors"] == ["A"]
+    assert out.fields["source_domain"] is None

@@ -215,13 +215,14 @@ def claim_dump(
     )
     with engine.begin() as conn:
         conn.execute(stmt.on_conflict_do_nothing(index_elements=[Dump.sha256]))
-        # A known dump not yet done is this run's to resume: it is "loading" again, by us.
+        # The state as found (a caller tells a re-read of unknown_format members from a
+        # resume by it); a known dump not yet done is then this run's: "loading" again, by us.
+        row = conn.execute(select(Dump.__table__).where(Dump.sha256 == sha256)).one()
         conn.execute(
             update(Dump)
             .where(Dump.sha256 == sha256, Dump.status != DONE)
             .values(status=LOADING, last_run_id=run_id)
         )
-        row = conn.execute(select(Dump.__table__).where(Dump.sha256 == sha256)).one()
         return DumpState(
             id=row.id,
             status=row.status,

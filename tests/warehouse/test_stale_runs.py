@@ -86,7 +86,9 @@ def test_only_runs_whose_process_is_gone_or_silent_are_abandoned(engine) -> None
 
     # an abandoned dump is resumable: the next claim makes it this run's to load
     state = ledger.claim_dump(engine, location="a", sha256="a" * 64, run_id="this-process-ours", **claim)
-    assert state.status == "loading"
+    assert state.status == "abandoned"  # as found; the row is now this run's
+    with engine.connect() as conn:
+        assert conn.execute(select(Dump.status).where(Dump.location == "a")).scalar_one() == "loading"
     ledger.finish_run(engine, "this-process-ours", "completed", dumps_read=0, dumps_skipped=0)
     with engine.begin() as conn:
         conn.execute(update(Run).where(Run.id == "live-pid").values(status="completed"))

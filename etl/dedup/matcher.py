@@ -20,23 +20,29 @@ from typing import Protocol
 import numpy as np
 
 from etl.config import DedupConfig
-from etl.dedup.shingles import TextFeatures, containment, features, jaccard, word_similarity
+from etl.dedup.features import EMPTY, TextFeatures, shared_shingles, shared_shingles_many, text_features
+from etl.dedup.shingles import word_similarity
 from etl.records import Article
 
 
 @dataclass(slots=True)
 class PreparedArticle:
-    """An article with its MinHash signature and band keys, computed outside any lock."""
+    """An article with its MinHash signature, band keys and verification features.
+
+    All three are computed in the prepare stage (worker processes, outside any
+    lock); ``features`` is filled on first use when a caller built the item
+    without them.
+    """
 
     article: Article
     signature: np.ndarray
     band_keys: np.ndarray
-    _features: TextFeatures | None = field(default=None, repr=False)
+    text: TextFeatures | None = field(default=None, repr=False)
 
     def features(self, cfg: DedupConfig) -> TextFeatures:
-        if self._features is None:
-            self._features = features(self.article.dedup_text, cfg.shingle_size)
-        return self._features
+        if self.text is None:
+            self.text = text_features(self.article.dedup_text, cfg.shingle_size)
+        return self.text
 
 
 class WarehouseIndex(Protocol):
@@ -69,10 +75,12 @@ class Decision:
 
 
 KEEP = Decision("keep")
-_EMPTY = TextFeatures([], set())
+_EMPTY = EMPTY
 
 
-def verify(a: TextFeatures, b: TextFeatures, cfg: DedupConfig) -> tuple[str, float] | None:
+def verify(
+    a: TextFeatures, b: TextFeatures, cfg: DedupConfig, shared: int | None = None
+) -> tuple[str, float] | None:
     """The measure and score that make ``a`` and ``b`` duplicates, or None.
 
     Three ways to be the same story: resemblance (``jaccard``), a shorter version
@@ -88,22 +96,51 @@ def verify(a: TextFeatures, b: TextFeatures, cfg: DedupConfig) -> tuple[str, flo
     and those are distinct stories. So when ``cfg.figures_must_agree`` holds, a pair
     whose figures were changed (see :func:`figures_agree`) is not a duplicate: a
     truncated or updated version keeps its figures, a new day's report changes them.
+
+    ``shared`` is the number of shingles the texts have in common when the caller
+    already counted it (:func:`verify_many` counts a whole candidate list at once).
     """
-    j = jaccard(a.shingles, b.shingles)
+    if shared is None:
+        shared = shared_shingles(a, b)
+    j = jaccard(a, b, shared)
     verdict = None
     if j >= cfg.threshold:
         verdict = ("jaccard", j)
-    if verdict is None and min(len(a.shingles), len(b.shingles)) >= cfg.min_containment_shingles:
-        c = containment(a.shingles, b.shingles)
+    if verdict is None and min(a.shingle_count, b.shingle_count) >= cfg.min_containment_shingles:
+        c = containment(a, b, shared)
         if c >= cfg.containment:
             verdict = ("containment", c)
-    if verdict is None and _edit_possible(len(a.tokens), len(b.tokens), cfg):
-        s = word_similarity(a.tokens, b.tokens, cfg.edit_similarity)
+    if verdict is None and _edit_possible(a.word_count, b.word_count, cfg):
+        s = word_similarity(a.tokens.tolist(), b.tokens.tolist(), cfg.edit_similarity)
         if s >= cfg.edit_similarity:
             verdict = ("edit", s)
-    if verdict and cfg.figures_must_agree and not figures_agree(a.shingles, b.shingles):
+    if verdict and cfg.figures_must_agree and not figures_agree(a.figures, b.figures):
         return None
     return verdict
+
+
+def verify_many(
+    a: TextFeatures, others: Sequence[TextFeatures], cfg: DedupConfig
+) -> list[tuple[str, float] | None]:
+    """``verify(a, o, cfg)`` for each of ``others``: the shingle overlaps are counted in bulk."""
+    shared = shared_shingles_many(a, others)
+    return [verify(a, b, cfg, int(n)) for b, n in zip(others, shared, strict=True)]
+
+
+def jaccard(a: TextFeatures, b: TextFeatures, shared: int | None = None) -> float:
+    """Shingle-set resemblance: shared over union."""
+    if not a.shingle_count or not b.shingle_count:
+        return 0.0
+    inter = shared_shingles(a, b) if shared is None else shared
+    return inter / (a.shingle_count + b.shingle_count - inter)
+
+
+def containment(a: TextFeatures, b: TextFeatures, shared: int | None = None) -> float:
+    """Share of the smaller shingle set found in the larger one (a truncated story in its full version)."""
+    if not a.shingle_count or not b.shingle_count:
+        return 0.0
+    inter = shared_shingles(a, b) if shared is None else shared
+    return inter / min(a.shingle_count, b.shingle_count)
 
 
 def _edit_possible(len_a: int, len_b: int, cfg: DedupConfig) -> bool:
@@ -119,17 +156,13 @@ def relation_of(new: TextFeatures, kept: TextFeatures, cfg: DedupConfig) -> str:
     story); ``excerpt``: a shorter version contained in it (a truncated one);
     ``revision``: the same length give or take, with edits.
     """
-    n, k = new.shingles, kept.shingles
-    if containment(n, k) >= cfg.containment and len(n) != len(k):
-        return "update" if len(n) > len(k) else "excerpt"
+    n, k = new.shingle_count, kept.shingle_count
+    if containment(new, kept) >= cfg.containment and n != k:
+        return "update" if n > k else "excerpt"
     return "revision"
 
 
-def _figures(shingle_set: set[bytes]) -> set[bytes]:
-    return {tok for sh in shingle_set for tok in sh.split(b" ") if any(48 <= c <= 57 for c in tok)}
-
-
-def figures_agree(a: set[bytes], b: set[bytes]) -> bool:
+def figures_agree(a: frozenset[str], b: frozenset[str]) -> bool:
     """No figure was *changed*: the texts do not each hold a number the other lacks.
 
     One-sided extra figures are fine (an update adds a paragraph with new numbers,
@@ -137,14 +170,13 @@ def figures_agree(a: set[bytes], b: set[bytes]) -> bool:
     ("1.5 billion" vs "2.5 billion", "April 10" vs "April 30") makes two reports.
     Symmetric, so the decision does not depend on which copy arrived first.
     """
-    fa, fb = _figures(a), _figures(b)
-    return not (fa - fb and fb - fa)
+    return not (a - b and b - a)
 
 
 def _preference(cfg: DedupConfig, item: PreparedArticle) -> float:
     """Larger is preferred by the keep policy (first_seen has no preference)."""
     if cfg.policy == "longest":
-        return float(len(item.features(cfg).shingles))
+        return float(item.features(cfg).shingle_count)
     if cfg.policy == "latest":
         ts = item.article.published_at
         return ts.timestamp() if ts else float("-inf")
@@ -153,7 +185,7 @@ def _preference(cfg: DedupConfig, item: PreparedArticle) -> float:
 
 def _stored_preference(cfg: DedupConfig, aid: int, stored: dict, published: dict) -> float:
     if cfg.policy == "longest":
-        return float(len(stored[aid].shingles)) if aid in stored else 0.0
+        return float(stored[aid].shingle_count) if aid in stored else 0.0
     ts = published.get(aid)
     return ts.timestamp() if ts else float("-inf")
 
@@ -173,8 +205,7 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
     stored_candidate_ids = {aid for ids in stored_buckets.values() for aid in ids}
     stored: dict[int, TextFeatures] = {}
     if stored_candidate_ids:
-        texts = index.dedup_texts(stored_candidate_ids)
-        stored = {aid: features(t, cfg.shingle_size) for aid, t in texts.items()}
+        stored = _stored_features(index, stored_candidate_ids, cfg)
     ranked = cfg.policy != "first_seen"
     published: dict = {}
     if cfg.policy == "latest":
@@ -182,8 +213,7 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
     if cfg.policy == "longest":
         missing = set(stored_by_hash.values()) - set(stored)
         if missing:
-            extra = index.dedup_texts(missing)
-            stored.update({aid: features(t, cfg.shingle_size) for aid, t in extra.items()})
+            stored.update(_stored_features(index, missing, cfg))
 
     order = list(range(len(items)))
     if ranked:
@@ -224,18 +254,24 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
         keys = [int(k) for k in item.band_keys]
         # (score, ref, measure, kept features); ties go to the earliest candidate
         best: tuple[float, KeptRef, str, TextFeatures] | None = None
-        for j in sorted({j for k in keys for j in batch_buckets.get(k, ())}):
-            theirs = items[j].features(cfg)
-            verdict = verify(item.features(cfg), theirs, cfg)
-            if verdict and (best is None or verdict[1] > best[0]):
-                best = (verdict[1], KeptRef(batch_index=j), verdict[0], theirs)
-        for aid in sorted({aid for k in keys for aid in stored_buckets.get(k, ())}):
-            if aid in replaced:
-                continue  # its new content is a batch record, matched above
-            theirs = stored.get(aid, _EMPTY)
-            verdict = verify(item.features(cfg), theirs, cfg)
-            if verdict and (best is None or verdict[1] > best[0]):
-                best = (verdict[1], KeptRef(article_id=aid), verdict[0], theirs)
+        refs = [KeptRef(batch_index=j) for j in sorted({j for k in keys for j in batch_buckets.get(k, ())})]
+        refs += [
+            KeptRef(article_id=aid)
+            for aid in sorted({aid for k in keys for aid in stored_buckets.get(k, ())})
+            if aid not in replaced  # a replaced row's new content is a batch record, matched above
+        ]
+        if refs:
+            kept = [
+                items[r.batch_index].features(cfg)
+                if r.article_id is None
+                else stored.get(r.article_id, _EMPTY)
+                for r in refs
+            ]
+            for ref, theirs, verdict in zip(
+                refs, kept, verify_many(item.features(cfg), kept, cfg), strict=True
+            ):
+                if verdict and (best is None or verdict[1] > best[0]):
+                    best = (verdict[1], ref, verdict[0], theirs)
         if best is not None:
             score, ref, measure, theirs = best
             if ref.article_id is not None:
@@ -249,3 +285,10 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
         for k in keys:
             batch_buckets[k].append(i)
     return decisions  # type: ignore[return-value]
+
+
+def _stored_features(
+    index: WarehouseIndex, ids: Collection[int], cfg: DedupConfig
+) -> dict[int, TextFeatures]:
+    """Features of stored candidates, fetched and computed once per batch."""
+    return {aid: text_features(t, cfg.shingle_size) for aid, t in index.dedup_texts(ids).items()}

@@ -1,0 +1,125 @@
+"""What verification compares, computed once per text where the CPU is cheap (the prepare workers).
+
+A :class:`TextFeatures` holds every per-text input of the duplicate rules, so
+verifying a candidate pair never re-reads or re-tokenises a text: a rule that
+needs something new of each text adds a field here and computes it in
+:func:`text_features`, and the pair rule in ``etl.dedup.matcher.verify`` reads it.
+
+Shingles are identified by 64-bit ids rather than kept as byte strings: a
+sorted, unique ``uint64`` array per text, so the overlap of two texts is a
+vectorised merge (:func:`shared_shingles`) instead of a Python set
+intersection, and a batch of articles pickles to the loader as flat arrays.
+An id is a polynomial over the 64-bit ids (xxh3) of the shingle's words, so
+two different shingles of the texts compared get the same id with probability
+about 2^-64: the counts, and so every score, are those of the byte strings.
+These ids serve verification only; MinHash signatures keep hashing the
+shingles' bytes (see etl.dedup.signatures), as the stored index requires.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xxhash
+
+from etl.text import words
+
+_POLY = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xFF51AFD7ED558CCD)
+_MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+_EMPTY_IDS = np.zeros(0, dtype=np.uint64)
+# ASCII digits only, as the figure rule has always read them (a token "٣" is no figure).
+_FIGURE = re.compile(r"[^ ]*[0-9][^ ]*")
+
+
+@dataclass(frozen=True, slots=True)
+class TextFeatures:
+    """Per-text inputs of the duplicate rules.
+
+    ``shingles``: sorted unique ``uint64`` ids of the word ``size``-grams (a text
+    shorter than ``size`` words is one shingle); ``len(shingles)`` is the size of
+    the shingle set. ``tokens``: ``uint64`` ids of the normalised words in text
+    order (the word-order measure compares these sequences). ``figures``: the
+    normalised words holding an ASCII digit ("1.5" is two words, "1" and "5").
+    """
+
+    shingles: np.ndarray
+    tokens: np.ndarray
+    figures: frozenset[str]
+
+    @property
+    def shingle_count(self) -> int:
+        return int(self.shingles.shape[0])
+
+    @property
+    def word_count(self) -> int:
+        return int(self.tokens.shape[0])
+
+
+EMPTY = TextFeatures(_EMPTY_IDS, _EMPTY_IDS, frozenset())
+
+
+def text_features(text: str, size: int) -> TextFeatures:
+    """Features of one dedup text (see :func:`features_of_tokens`)."""
+    return features_of_tokens(words(text), size)
+
+
+def features_of_tokens(tokens: list[str], size: int) -> TextFeatures:
+    """Features of a text already split into normalised words (``etl.text.words``)."""
+    if not tokens:
+        return EMPTY
+    joined = " ".join(tokens)
+    ids = np.fromiter(
+        (xxhash.xxh3_64_intdigest(t.encode("utf-8")) for t in tokens), dtype=np.uint64, count=len(tokens)
+    )
+    return TextFeatures(
+        shingles=np.unique(_window_ids(ids, size)),
+        tokens=ids,
+        figures=frozenset(_FIGURE.findall(joined)),
+    )
+
+
+def _window_ids(ids: np.ndarray, size: int) -> np.ndarray:
+    """One id per word ``size``-gram (one for the whole text when it is shorter): polynomial, mixed."""
+    n = ids.shape[0]
+    width = min(size, n)
+    count = n - width + 1
+    with np.errstate(over="ignore"):
+        acc = ids[:count].copy()
+        for k in range(1, width):
+            acc *= _POLY
+            acc += ids[k : k + count]
+        acc += np.uint64(width)  # a 3-word text is not the 3-word prefix of a 5-gram
+        acc ^= acc >> _S33
+        acc *= _MIX1
+        acc ^= acc >> _S33
+        acc *= _MIX2
+        acc ^= acc >> _S33
+    return acc
+
+
+def shared_shingles(a: TextFeatures, b: TextFeatures) -> int:
+    """How many shingles two texts have in common (the size of the set intersection)."""
+    return int(shared_shingles_many(a, [b])[0])
+
+
+def shared_shingles_many(a: TextFeatures, others: Sequence[TextFeatures]) -> np.ndarray:
+    """``shared_shingles(a, o)`` for every ``o`` of ``others``, in a few numpy calls."""
+    counts = np.zeros(len(others), dtype=np.int64)
+    mine = a.shingles
+    if not len(others) or mine.shape[0] == 0:
+        return counts
+    sizes = np.fromiter((o.shingles.shape[0] for o in others), dtype=np.int64, count=len(others))
+    if not sizes.any():
+        return counts
+    theirs = np.concatenate([o.shingles for o in others])
+    pos = np.searchsorted(mine, theirs)
+    np.minimum(pos, mine.shape[0] - 1, out=pos)
+    hits = (mine[pos] == theirs).astype(np.int64)
+    ends = np.cumsum(sizes)
+    totals = np.concatenate([[0], np.cumsum(hits)])
+    return totals[ends] - totals[ends - sizes]

@@ -23,15 +23,13 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 
 from etl.config import DedupConfig, Settings
-from etl.dedup.features import features_of_tokens
 from etl.dedup.matcher import PreparedArticle
-from etl.dedup.signatures import sign_tokens
+from etl.dedup.prepare import prepare_articles
 from etl.errors import EtlError, TerminalError
 from etl.normalize import normalize_all
 from etl.parallel import submit_prepare
 from etl.readers import HEAD_BYTES, detect_format, read_dump
 from etl.records import Article, RawRecord, Reject, RejectReason
-from etl.text import words
 from etl.warehouse.ledger import DONE, FAILED, DumpState, claim_dump, finish_dump
 from etl.warehouse.load import BatchCounts, load_batch
 
@@ -142,12 +140,7 @@ def prepare_batch(records: Sequence[RawRecord | Reject], source: str, cfg: Dedup
     rejects: list[Reject] = []
     for item in normalize_all(records, source):
         (articles if isinstance(item, Article) else rejects).append(item)
-    token_lists = [words(a.dedup_text) for a in articles]
-    signatures, keys = sign_tokens(token_lists, cfg)
-    prepared = [
-        PreparedArticle(a, signatures[i], keys[i], features_of_tokens(token_lists[i], cfg.shingle_size))
-        for i, a in enumerate(articles)
-    ]
+    prepared = prepare_articles(articles, cfg)
     end = max(r.ordinal for r in records) + 1 if records else 0
     return PreparedBatch(prepared, rejects, end, seconds=time.perf_counter() - started)
 

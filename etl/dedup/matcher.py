@@ -20,29 +20,55 @@ from typing import Protocol
 import numpy as np
 
 from etl.config import DedupConfig
+from etl.dedup.evidence import Context, context_of
 from etl.dedup.features import EMPTY, TextFeatures, shared_shingles, shared_shingles_many, text_features
-from etl.dedup.shingles import word_similarity
+from etl.dedup.rules import Pair, judge, texts_only
 from etl.records import Article
+from etl.text import dedup_text
 
 
 @dataclass(slots=True)
 class PreparedArticle:
-    """An article with its MinHash signature, band keys and verification features.
+    """An article with its MinHash signature, index keys, verification features and evidence.
 
-    All three are computed in the prepare stage (worker processes, outside any
-    lock); ``features`` is filled on first use when a caller built the item
-    without them.
+    All are computed in the prepare stage (worker processes, outside any lock,
+    see etl.dedup.prepare); ``features`` and ``evidence`` are filled on first use
+    when a caller built the item without them.
     """
 
     article: Article
     signature: np.ndarray
     band_keys: np.ndarray
     text: TextFeatures | None = field(default=None, repr=False)
+    context: Context | None = field(default=None, repr=False)
 
     def features(self, cfg: DedupConfig) -> TextFeatures:
         if self.text is None:
             self.text = text_features(self.article.dedup_text, cfg.shingle_size)
         return self.text
+
+    def evidence(self) -> Context:
+        if self.context is None:
+            a = self.article
+            self.context = context_of(a.title, a.body, a.dedup_text, a.published_at)
+        return self.context
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStory:
+    """What the warehouse returns of a stored candidate for comparison."""
+
+    title: str
+    body: str
+    published_at: object
+
+
+@dataclass(frozen=True, slots=True)
+class Compared:
+    """One side of a comparison: text features and evidence."""
+
+    text: TextFeatures
+    context: Context
 
 
 class WarehouseIndex(Protocol):
@@ -53,6 +79,8 @@ class WarehouseIndex(Protocol):
     def candidates(self, band_keys: Collection[int]) -> dict[int, list[int]]: ...
 
     def dedup_texts(self, ids: Collection[int]) -> dict[int, str]: ...
+
+    def stories(self, ids: Collection[int]) -> dict[int, StoredStory]: ...
 
     def published(self, ids: Collection[int]) -> dict[int, object]: ...
 
@@ -75,56 +103,41 @@ class Decision:
 
 
 KEEP = Decision("keep")
-_EMPTY = EMPTY
 
 
 def verify(
     a: TextFeatures, b: TextFeatures, cfg: DedupConfig, shared: int | None = None
 ) -> tuple[str, float] | None:
-    """The measure and score that make ``a`` and ``b`` duplicates, or None.
+    """The measure and score that make two *texts* duplicates, or None (no headline, no time).
 
-    Three ways to be the same story: resemblance (``jaccard``), a shorter version
+    Three ways to be the same text: resemblance (``jaccard``), a shorter version
     inside a longer one (``containment``), or the same words in the same order
-    give or take a few (``edit``). The last one is for rewrites and corrections:
-    each replaced word breaks ``shingle_size`` shingles, so a 100-word wire story
-    with four words changed falls to 5-gram Jaccard ~0.7 while 96 % of its words
-    still line up. It needs ``min_edit_words`` words on the shorter side, because
-    one changed word in a ten-word text is a different sentence.
-
-    Similar wording is not enough: wire services file the same template every day
-    ("the Fed added 1.5 billion dlrs of reserves", "39 ships waiting at the canal"),
-    and those are distinct stories. So when ``cfg.figures_must_agree`` holds, a pair
-    whose figures were changed (see :func:`figures_agree`) is not a duplicate: a
-    truncated or updated version keeps its figures, a new day's report changes them.
-
-    ``shared`` is the number of shingles the texts have in common when the caller
-    already counted it (:func:`verify_many` counts a whole candidate list at once).
+    give or take a few (``edit``), and no figure changed (``figures_must_agree``,
+    see :func:`etl.dedup.rules.figures_agree`). The matcher weighs more than the
+    texts: see :func:`verify_stories`.
     """
     if shared is None:
         shared = shared_shingles(a, b)
-    j = jaccard(a, b, shared)
-    verdict = None
-    if j >= cfg.threshold:
-        verdict = ("jaccard", j)
-    if verdict is None and min(a.shingle_count, b.shingle_count) >= cfg.min_containment_shingles:
-        c = containment(a, b, shared)
-        if c >= cfg.containment:
-            verdict = ("containment", c)
-    if verdict is None and _edit_possible(a.word_count, b.word_count, cfg):
-        s = word_similarity(a.tokens.tolist(), b.tokens.tolist(), cfg.edit_similarity)
-        if s >= cfg.edit_similarity:
-            verdict = ("edit", s)
-    if verdict and cfg.figures_must_agree and not figures_agree(a.figures, b.figures):
-        return None
-    return verdict
+    return texts_only(Pair(a, b, None, None, shared, cfg))  # type: ignore[arg-type]
 
 
-def verify_many(
-    a: TextFeatures, others: Sequence[TextFeatures], cfg: DedupConfig
-) -> list[tuple[str, float] | None]:
-    """``verify(a, o, cfg)`` for each of ``others``: the shingle overlaps are counted in bulk."""
-    shared = shared_shingles_many(a, others)
-    return [verify(a, b, cfg, int(n)) for b, n in zip(others, shared, strict=True)]
+def verify_stories(
+    a: Compared, b: Compared, cfg: DedupConfig, shared: int | None = None
+) -> tuple[str, float] | None:
+    """The measure and score that make two stories one report, or None: :func:`etl.dedup.rules.judge`.
+
+    Unlike :func:`verify`, which sees the texts alone, this weighs the headline,
+    the time and re-issue markers too (``cfg.context_rules``).
+    """
+    if shared is None:
+        shared = shared_shingles(a.text, b.text)
+    return judge(Pair(a.text, b.text, a.context, b.context, shared, cfg))
+
+
+def verify_many(a: Compared, others: Sequence[Compared], cfg: DedupConfig) -> list[tuple[str, float] | None]:
+    """``verify_stories(a, o, cfg)`` for each of ``others``: the shingle overlaps are counted in bulk."""
+    shared = shared_shingles_many(a.text, [o.text for o in others])
+    return [verify_stories(a, b, cfg, int(n)) for b, n in zip(others, shared, strict=True)]
 
 
 def jaccard(a: TextFeatures, b: TextFeatures, shared: int | None = None) -> float:
@@ -143,12 +156,6 @@ def containment(a: TextFeatures, b: TextFeatures, shared: int | None = None) -> 
     return inter / min(a.shingle_count, b.shingle_count)
 
 
-def _edit_possible(len_a: int, len_b: int, cfg: DedupConfig) -> bool:
-    """Whether the lengths allow ``edit_similarity``: LCS is at most the shorter text."""
-    shorter = min(len_a, len_b)
-    return shorter >= cfg.min_edit_words and 2 * shorter >= cfg.edit_similarity * (len_a + len_b)
-
-
 def relation_of(new: TextFeatures, kept: TextFeatures, cfg: DedupConfig) -> str:
     """How a dropped near duplicate relates to the kept story, for people and policies.
 
@@ -160,17 +167,6 @@ def relation_of(new: TextFeatures, kept: TextFeatures, cfg: DedupConfig) -> str:
     if containment(new, kept) >= cfg.containment and n != k:
         return "update" if n > k else "excerpt"
     return "revision"
-
-
-def figures_agree(a: frozenset[str], b: frozenset[str]) -> bool:
-    """No figure was *changed*: the texts do not each hold a number the other lacks.
-
-    One-sided extra figures are fine (an update adds a paragraph with new numbers,
-    an editor writes "11" for "eleven"); a figure on both sides that differs
-    ("1.5 billion" vs "2.5 billion", "April 10" vs "April 30") makes two reports.
-    Symmetric, so the decision does not depend on which copy arrived first.
-    """
-    return not (a - b and b - a)
 
 
 def _preference(cfg: DedupConfig, item: PreparedArticle) -> float:
@@ -185,9 +181,13 @@ def _preference(cfg: DedupConfig, item: PreparedArticle) -> float:
 
 def _stored_preference(cfg: DedupConfig, aid: int, stored: dict, published: dict) -> float:
     if cfg.policy == "longest":
-        return float(stored[aid].shingle_count) if aid in stored else 0.0
+        return float(stored[aid].text.shingle_count) if aid in stored else 0.0
     ts = published.get(aid)
     return ts.timestamp() if ts else float("-inf")
+
+
+# Lexical measures outrank the headline rules when one record matches several kept ones.
+_RANK = {"jaccard": 1, "containment": 1, "edit": 1, "headline": 0, "correction": 0}
 
 
 def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: DedupConfig) -> list[Decision]:
@@ -198,47 +198,61 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
     down (ties by content hash), so the outcome does not depend on arrival order,
     and a record preferred over a stored copy *replaces* it (decision ``replace``:
     the stored row takes the new content, the old one becomes its duplicate).
+    Under every policy a correction (a CORRECTED headline or a "(corrects ...)"
+    note) wins over the version it corrects: it goes first within the batch, and
+    replaces a stored uncorrected version.
     """
     stored_by_hash = index.ids_by_hash({it.article.content_hash for it in items})
     all_keys = {int(k) for it in items for k in it.band_keys}
     stored_buckets = index.candidates(all_keys) if all_keys else {}
     stored_candidate_ids = {aid for ids in stored_buckets.values() for aid in ids}
-    stored: dict[int, TextFeatures] = {}
-    if stored_candidate_ids:
-        stored = _stored_features(index, stored_candidate_ids, cfg)
+    wanted = set(stored_candidate_ids)
+    if cfg.policy == "longest":
+        wanted |= set(stored_by_hash.values())
+    stored = _stored_stories(index, wanted, cfg) if wanted else {}
     ranked = cfg.policy != "first_seen"
     published: dict = {}
     if cfg.policy == "latest":
         published = index.published(stored_candidate_ids | set(stored_by_hash.values()))
-    if cfg.policy == "longest":
-        missing = set(stored_by_hash.values()) - set(stored)
-        if missing:
-            stored.update(_stored_features(index, missing, cfg))
 
     order = list(range(len(items)))
     if ranked:
-        order.sort(key=lambda i: (-_preference(cfg, items[i]), items[i].article.content_hash, i))
+        order.sort(
+            key=lambda i: (
+                not items[i].evidence().correction,
+                -_preference(cfg, items[i]),
+                items[i].article.content_hash,
+                i,
+            )
+        )
+    else:
+        order.sort(key=lambda i: (not items[i].evidence().correction, i))
     batch_by_hash: dict[str, int] = {}
     batch_buckets: dict[int, list[int]] = defaultdict(list)
     replaced: set[int] = set()
     decisions: list[Decision | None] = [None] * len(items)
 
-    def stored_match(i: int, aid: int, measure: str, score: float, theirs: TextFeatures) -> Decision:
+    def compared(i: int) -> Compared:
+        return Compared(items[i].features(cfg), items[i].evidence())
+
+    def wins_over_stored(i: int, aid: int) -> bool:
+        """A correction replaces the uncorrected stored version; otherwise the policy decides."""
+        theirs = stored.get(aid)
+        if items[i].evidence().correction and theirs is not None and not theirs.context.correction:
+            return True
+        return ranked and _preference(cfg, items[i]) > _stored_preference(cfg, aid, stored, published)
+
+    def stored_match(i: int, aid: int, measure: str, score: float, theirs: Compared) -> Decision:
         item = items[i]
-        if (
-            ranked
-            and aid not in replaced
-            and _preference(cfg, item) > _stored_preference(cfg, aid, stored, published)
-        ):
+        if aid not in replaced and wins_over_stored(i, aid):
             replaced.add(aid)
-            old_to_new = "copy" if measure == "hash" else relation_of(theirs, item.features(cfg), cfg)
-            action = "replace"
+            old_to_new = "copy" if measure == "hash" else relation_of(theirs.text, item.features(cfg), cfg)
             for k in item.band_keys:
                 batch_buckets[int(k)].append(i)
             batch_by_hash[item.article.content_hash] = i
-            return Decision(action, KeptRef(article_id=aid), measure, score, old_to_new)
+            return Decision("replace", KeptRef(article_id=aid), measure, score, old_to_new)
         action = "exact" if measure == "hash" else "near"
-        relation = "copy" if measure == "hash" else relation_of(item.features(cfg), theirs, cfg)
+        relation = "copy" if measure == "hash" else relation_of(item.features(cfg), theirs.text, cfg)
         return Decision(action, KeptRef(article_id=aid), measure, score, relation)
 
     for i in order:
@@ -249,35 +263,31 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
             continue
         if h in stored_by_hash:
             aid = stored_by_hash[h]
-            decisions[i] = stored_match(i, aid, "hash", 1.0, stored.get(aid, _EMPTY))
+            decisions[i] = stored_match(i, aid, "hash", 1.0, stored.get(aid, _NOTHING))
             continue
         keys = [int(k) for k in item.band_keys]
-        # (score, ref, measure, kept features); ties go to the earliest candidate
-        best: tuple[float, KeptRef, str, TextFeatures] | None = None
         refs = [KeptRef(batch_index=j) for j in sorted({j for k in keys for j in batch_buckets.get(k, ())})]
         refs += [
             KeptRef(article_id=aid)
             for aid in sorted({aid for k in keys for aid in stored_buckets.get(k, ())})
             if aid not in replaced  # a replaced row's new content is a batch record, matched above
         ]
+        # (rank, score, ref, measure, kept side); ties go to the earliest candidate
+        best: tuple[int, float, KeptRef, str, Compared] | None = None
         if refs:
             kept = [
-                items[r.batch_index].features(cfg)
-                if r.article_id is None
-                else stored.get(r.article_id, _EMPTY)
+                compared(r.batch_index) if r.article_id is None else stored.get(r.article_id, _NOTHING)
                 for r in refs
             ]
-            for ref, theirs, verdict in zip(
-                refs, kept, verify_many(item.features(cfg), kept, cfg), strict=True
-            ):
-                if verdict and (best is None or verdict[1] > best[0]):
-                    best = (verdict[1], ref, verdict[0], theirs)
+            for ref, theirs, verdict in zip(refs, kept, verify_many(compared(i), kept, cfg), strict=True):
+                if verdict and (best is None or (_RANK[verdict[0]], verdict[1]) > best[:2]):
+                    best = (_RANK[verdict[0]], verdict[1], ref, verdict[0], theirs)
         if best is not None:
-            score, ref, measure, theirs = best
+            _, score, ref, measure, theirs = best
             if ref.article_id is not None:
                 decisions[i] = stored_match(i, ref.article_id, measure, round(score, 4), theirs)
             else:
-                relation = relation_of(item.features(cfg), theirs, cfg)
+                relation = relation_of(item.features(cfg), theirs.text, cfg)
                 decisions[i] = Decision("near", ref, measure, round(score, 4), relation)
             continue
         decisions[i] = KEEP
@@ -287,8 +297,16 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
     return decisions  # type: ignore[return-value]
 
 
-def _stored_features(
-    index: WarehouseIndex, ids: Collection[int], cfg: DedupConfig
-) -> dict[int, TextFeatures]:
-    """Features of stored candidates, fetched and computed once per batch."""
-    return {aid: text_features(t, cfg.shingle_size) for aid, t in index.dedup_texts(ids).items()}
+_NOTHING = Compared(EMPTY, context_of("", "", "", None))
+
+
+def _stored_stories(index: WarehouseIndex, ids: Collection[int], cfg: DedupConfig) -> dict[int, Compared]:
+    """Features and evidence of stored candidates, fetched and computed once per batch."""
+    out = {}
+    for aid, story in index.stories(ids).items():
+        compared_text = dedup_text(story.body)
+        out[aid] = Compared(
+            text_features(compared_text, cfg.shingle_size),
+            context_of(story.title, story.body, compared_text, story.published_at),
+        )
+    return out

@@ -8,8 +8,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from etl.config import DedupConfig
+from etl.dedup.prepare import stored_keys
 from etl.dedup.shingles import containment, features, jaccard, word_similarity
-from etl.dedup.signatures import sign
 from etl.text import dedup_text
 from etl.warehouse.index import SqlIndex
 from etl.warehouse.models import Article, Duplicate
@@ -66,7 +66,7 @@ def explain(engine: Engine, query: str, cfg: DedupConfig, limit: int = 5) -> Exp
         out.found = "article" if out.article else "duplicate"
         text = dedup_text(subject["body"])
         mine = features(text, cfg.shingle_size)
-        keys = sign([text], cfg)[1][0]
+        keys = stored_keys([subject["body"]], [subject["title"] or ""], [subject["published_at"]], cfg)[1][0]
         index = SqlIndex(conn)
         ids = {aid for ids in index.candidates({int(k) for k in keys}).values() for aid in ids}
         ids.discard(subject["id"])

@@ -206,9 +206,7 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
     all_keys = {int(k) for it in items for k in it.band_keys}
     stored_buckets = index.candidates(all_keys) if all_keys else {}
     stored_candidate_ids = {aid for ids in stored_buckets.values() for aid in ids}
-    wanted = set(stored_candidate_ids)
-    if cfg.policy == "longest":
-        wanted |= set(stored_by_hash.values())
+    wanted = stored_candidate_ids | set(stored_by_hash.values())
     stored = _stored_stories(index, wanted, cfg) if wanted else {}
     ranked = cfg.policy != "first_seen"
     published: dict = {}
@@ -255,14 +253,25 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
         relation = "copy" if measure == "hash" else relation_of(item.features(cfg), theirs.text, cfg)
         return Decision(action, KeptRef(article_id=aid), measure, score, relation)
 
+    def same_report(i: int, theirs: Compared) -> bool:
+        """Equal texts are one report unless the context says otherwise (another company, another day)."""
+        if not cfg.context_rules:
+            return True
+        mine = compared(i)
+        return (
+            judge(Pair(mine.text, theirs.text, mine.context, theirs.context, mine.text.shingle_count, cfg))
+            is not None
+        )
+
     for i in order:
         item = items[i]
         h = item.article.content_hash
-        if h in batch_by_hash:
-            decisions[i] = Decision("exact", KeptRef(batch_index=batch_by_hash[h]), "hash", 1.0, "copy")
+        j = batch_by_hash.get(h)
+        if j is not None and same_report(i, compared(j)):
+            decisions[i] = Decision("exact", KeptRef(batch_index=j), "hash", 1.0, "copy")
             continue
-        if h in stored_by_hash:
-            aid = stored_by_hash[h]
+        aid = stored_by_hash.get(h)
+        if aid is not None and same_report(i, stored.get(aid, _NOTHING)):
             decisions[i] = stored_match(i, aid, "hash", 1.0, stored.get(aid, _NOTHING))
             continue
         keys = [int(k) for k in item.band_keys]

@@ -143,18 +143,27 @@ def lexical(p: Pair) -> tuple[str, float] | None:
     return None
 
 
+# A replaced span longer than this on either side is new material (another update
+# paragraph), not a figure changed in place.
+CHANGED_SPAN_TOKENS = 8
+
+
 def changed_figure(a: Context, b: Context) -> bool:
-    """A figure was replaced in place: a span of the word diff has a figure on both sides.
+    """A figure was replaced in place: a short span of the word diff has a figure on both sides.
 
     Figures only one side holds (an added paragraph, a dropped table row) are not
-    a change; "0.25 cent" -> "0.50 cent" is.
+    a change; "0.25 cent" -> "0.50 cent" is. Two updates of one story that each
+    add a paragraph of their own differ by long spans, which are not a change
+    either: both still hold the whole original.
     """
     if not (a.figures - b.figures and b.figures - a.figures):
         return False  # every figure of one side stands in the other
     for op in Levenshtein.opcodes(a.tokens.tolist(), b.tokens.tolist()):
-        if op.tag == "replace" and (
-            a.is_figure[op.src_start : op.src_end].any() and b.is_figure[op.dest_start : op.dest_end].any()
-        ):
+        if op.tag != "replace":
+            continue
+        mine, theirs = slice(op.src_start, op.src_end), slice(op.dest_start, op.dest_end)
+        short = max(op.src_end - op.src_start, op.dest_end - op.dest_start) <= CHANGED_SPAN_TOKENS
+        if short and a.is_figure[mine].any() and b.is_figure[theirs].any():
             return True
     return False
 

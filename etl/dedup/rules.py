@@ -43,6 +43,8 @@ SAME_REPORT_HOURS = 24.0  # re-sends, corrections and refilings come within a da
 TEMPLATE_HOURS = 36.0  # beyond this a short text with the same words is the template again
 TEMPLATE_MAX_WORDS = 150  # longer stories re-run on a later day are still one story
 SHORT_TEXT_WORDS = 40  # below this a text may name its subject only in the headline
+HEADLINE_CONTAINMENT = 0.5  # undated stories under one headline, or one ticker's stories the same day,
+HEADLINE_EDIT = 0.6  # also need this much of their text in common (a company files many stories a day)
 SNAPSHOT_FIGURE_OVERLAP = 0.5  # price bulletins under one headline share fewer figures than this
 REISSUE_TITLE = 0.4  # a marked re-issue needs this much of its original's headline...
 CORRECTION_HOURS = 96.0  # ...and to come within four days
@@ -212,13 +214,16 @@ def judge(p: Pair) -> tuple[str, float] | None:
             return None  # the same wording with other figures: another day's or another item's report
         return verdict
     within_days = p.hours is None or p.hours <= CORRECTION_HOURS
-    if p.reissue and p.title_similarity >= REISSUE_TITLE and within_days:
+    named = p.same_ticker or p.title_similarity >= SAME_SUBJECT_TITLE
+    if p.reissue and p.title_similarity >= REISSUE_TITLE and named and within_days:
         return ("correction", round(p.title_similarity, 4))
-    if p.same_subject and p.near:
-        if price_snapshots(p):
-            return None
-        if p.hours is not None or p.containment >= 0.5 or p.edit >= 0.6:
-            return ("headline", round(p.title_similarity, 4))
+    shares_text = p.containment >= HEADLINE_CONTAINMENT or p.edit >= HEADLINE_EDIT
+    same_headline = p.title_similarity >= SAME_SUBJECT_TITLE
+    if p.near and same_headline and not price_snapshots(p) and (p.hours is not None or shares_text):
+        return ("headline", round(p.title_similarity, 4))
+    if p.near and p.same_ticker and shares_text:
+        # one company, one day, much of the text shared: a release filed twice under another headline
+        return ("headline", round(p.title_similarity, 4))
     if (
         p.title_similarity >= RERUN_TITLE
         and p.hours is not None

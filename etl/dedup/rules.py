@@ -195,6 +195,20 @@ def texts_only(p: Pair) -> tuple[str, float] | None:
     return verdict
 
 
+def bulletin_update(p: Pair) -> bool:
+    """A dated report under a headline naming no company whose figures changed in place.
+
+    Price tables, market reports and money-market notices are issued several times
+    a day under one generic headline ("CBT CORN SPREADS", "MIDWEST GRAIN FUTURES");
+    with new figures each issue is a new report. A company's results refiled with a
+    revised figure (a ticker in the headline) are one release, and undated stories
+    (no time to tell an issue from an edit) are left to the other rules.
+    """
+    if p.hours is None or p.reissue or p.a.tickers or p.b.tickers:
+        return False
+    return p.title_similarity >= SAME_SUBJECT_TITLE and changed_figure(p.a, p.b)
+
+
 def judge(p: Pair) -> tuple[str, float] | None:
     """The measure and score that make the pair one report, or None (see module docstring)."""
     cfg = p.cfg
@@ -202,6 +216,8 @@ def judge(p: Pair) -> tuple[str, float] | None:
         return texts_only(p)
     if p.other_ticker:
         return None  # the same boilerplate for another company
+    if bulletin_update(p):
+        return None  # a price table or market report under a generic headline, with new figures
     verdict = lexical(p)
     if verdict:
         if p.reissue:
@@ -213,12 +229,11 @@ def judge(p: Pair) -> tuple[str, float] | None:
         if cfg.figures_must_agree and changed_figure(p.a, p.b) and not (p.near and p.same_subject):
             return None  # the same wording with other figures: another day's or another item's report
         return verdict
-    within_days = p.hours is None or p.hours <= CORRECTION_HOURS
-    named = p.same_ticker or p.title_similarity >= SAME_SUBJECT_TITLE
-    if p.reissue and p.title_similarity >= REISSUE_TITLE and named and within_days:
-        return ("correction", round(p.title_similarity, 4))
     shares_text = p.containment >= HEADLINE_CONTAINMENT or p.edit >= HEADLINE_EDIT
     same_headline = p.title_similarity >= SAME_SUBJECT_TITLE
+    within_days = p.hours is None or p.hours <= CORRECTION_HOURS
+    if p.reissue and within_days and (same_headline or (p.same_ticker and shares_text)):
+        return ("correction", round(p.title_similarity, 4))
     if p.near and same_headline and not price_snapshots(p) and (p.hours is not None or shares_text):
         return ("headline", round(p.title_similarity, 4))
     if p.near and p.same_ticker and shares_text:

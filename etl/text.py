@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 
 PROSE_MIN_WORDS = 25
 
@@ -93,6 +94,9 @@ def dedup_text(body: str) -> str:
     return "\n\n".join(prose or paras)
 
 
+# The prepare stage hashes a dedup text (content_hash) and then splits it into words: the
+# one-entry cache makes that a single normalisation (the text is the same object, so cheap to look up).
+@lru_cache(maxsize=1)
 def normalise_for_hash(text: str) -> str:
     """Case-, quote- and whitespace-insensitive form: equal forms mean an exact duplicate."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()

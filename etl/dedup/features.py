@@ -32,8 +32,22 @@ _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 _S33 = np.uint64(33)
 _EMPTY_IDS = np.zeros(0, dtype=np.uint64)
-# ASCII digits only, as the figure rule has always read them (a token "٣" is no figure).
-_FIGURE = re.compile(r"[^ ]*[0-9][^ ]*")
+# Words (of a text joined by single spaces) holding an ASCII digit, as the figure rule has always
+# read them (a token "٣" is no figure). Anchored at word starts and possessive: linear in the text.
+_FIGURE = re.compile(r"(?<![^ ])[^ 0-9]*+[0-9][^ ]*")
+# Word ids already computed in this process; cleared when it grows past the cap, so memory stays bounded.
+_WORD_ID_CAP = 500_000
+
+
+class _WordIds(dict):
+    def __missing__(self, word: str) -> int:
+        if len(self) >= _WORD_ID_CAP:
+            self.clear()
+        value = self[word] = xxhash.xxh3_64_intdigest(word.encode("utf-8"))
+        return value
+
+
+_WORD_IDS = _WordIds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +87,7 @@ def features_of_tokens(tokens: list[str], size: int) -> TextFeatures:
     if not tokens:
         return EMPTY
     joined = " ".join(tokens)
-    ids = np.fromiter(
-        (xxhash.xxh3_64_intdigest(t.encode("utf-8")) for t in tokens), dtype=np.uint64, count=len(tokens)
-    )
+    ids = np.fromiter(map(_WORD_IDS.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
     return TextFeatures(
         shingles=np.unique(_window_ids(ids, size)),
         tokens=ids,

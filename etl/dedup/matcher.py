@@ -12,7 +12,7 @@ verification decides, so a bucket collision can never drop a distinct article.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -51,6 +51,8 @@ class WarehouseIndex(Protocol):
     def ids_by_hash(self, hashes: Collection[str]) -> dict[str, int]: ...
 
     def candidates(self, band_keys: Collection[int]) -> dict[int, list[int]]: ...
+
+    def content_hashes(self, ids: Collection[int]) -> dict[int, str]: ...
 
     def dedup_texts(self, ids: Collection[int]) -> dict[int, str]: ...
 
@@ -199,6 +201,9 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
     and a record preferred over a stored copy *replaces* it (decision ``replace``:
     the stored row takes the new content, the old one becomes its duplicate).
     """
+    for it in items:
+        RECENT.put(it.article.content_hash, cfg.shingle_size, it.features(cfg))
+    RECENT.hold(8 * len(items))
     stored_by_hash = index.ids_by_hash({it.article.content_hash for it in items})
     all_keys = {int(k) for it in items for k in it.band_keys}
     stored_buckets = index.candidates(all_keys) if all_keys else {}
@@ -290,5 +295,58 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
 def _stored_features(
     index: WarehouseIndex, ids: Collection[int], cfg: DedupConfig
 ) -> dict[int, TextFeatures]:
-    """Features of stored candidates, fetched and computed once per batch."""
-    return {aid: text_features(t, cfg.shingle_size) for aid, t in index.dedup_texts(ids).items()}
+    """Features of stored candidates: from :data:`RECENT` by content hash, else fetched and computed."""
+    hashes = index.content_hashes(ids)
+    out: dict[int, TextFeatures] = {}
+    missing = []
+    for aid, h in hashes.items():
+        found = RECENT.get(h, cfg.shingle_size)
+        if found is None:
+            missing.append(aid)
+        else:
+            out[aid] = found
+    if missing:
+        for aid, text in index.dedup_texts(missing).items():
+            out[aid] = text_features(text, cfg.shingle_size)
+            RECENT.put(hashes[aid], cfg.shingle_size, out[aid])
+    return out
+
+
+class FeatureCache:
+    """Features of recently seen texts, by content hash: stored candidates are mostly recent stories.
+
+    A near duplicate usually follows its story within hours, so the stored
+    candidates of a batch are mostly articles of the last few batches, whose
+    features the prepare stage already computed. Features are a function of the
+    normalised dedup text alone, which the content hash identifies, so an entry
+    never goes stale (not even when a stored row is replaced: its hash changes).
+    Least recently used entries go first; the capacity follows the batch size.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[str, int], TextFeatures] = OrderedDict()
+
+    def hold(self, capacity: int) -> None:
+        """Keep at least ``capacity`` entries (the loader passes a few batches' worth)."""
+        self.capacity = max(self.capacity, capacity)
+
+    def get(self, content_hash: str, shingle_size: int) -> TextFeatures | None:
+        key = (content_hash, shingle_size)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    def put(self, content_hash: str, shingle_size: int, features: TextFeatures) -> None:
+        key = (content_hash, shingle_size)
+        self._entries[key] = features
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+RECENT = FeatureCache(4096)

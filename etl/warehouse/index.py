@@ -80,6 +80,16 @@ class SqlIndex:
                 out[key].append(aid)
         return out
 
+    def content_hashes(self, ids: Collection[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for part in chunked(ids):
+            wanted = self._values(part, BigInteger)
+            rows = self.conn.execute(
+                select(Article.id, Article.content_hash).join(wanted, Article.id == wanted.c.value)
+            )
+            out.update(dict(rows.all()))
+        return out
+
     def dedup_texts(self, ids: Collection[int]) -> dict[int, str]:
         out: dict[int, str] = {}
         for part in chunked(ids):

@@ -23,7 +23,7 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 
 from etl.config import DedupConfig, Settings
-from etl.dedup.features import features_of_tokens
+from etl.dedup.features import features_of_batch
 from etl.dedup.matcher import PreparedArticle
 from etl.dedup.signatures import sign_tokens
 from etl.errors import EtlError, TerminalError
@@ -152,10 +152,8 @@ def prepare_batch(records: Sequence[RawRecord | Reject], source: str, cfg: Dedup
     normalised = time.perf_counter()
     signatures, keys = sign_tokens(token_lists, cfg)
     signed = time.perf_counter()
-    prepared = [
-        PreparedArticle(a, signatures[i], keys[i], features_of_tokens(token_lists[i], cfg.shingle_size))
-        for i, a in enumerate(articles)
-    ]
+    features = features_of_batch(token_lists, cfg.shingle_size)
+    prepared = [PreparedArticle(a, signatures[i], keys[i], features[i]) for i, a in enumerate(articles)]
     done = time.perf_counter()
     end = max(r.ordinal for r in records) + 1 if records else 0
     stages = {"normalise": normalised - started, "sign": signed - normalised, "features": done - signed}

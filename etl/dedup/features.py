@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import xxhash
@@ -32,9 +33,8 @@ _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 _S33 = np.uint64(33)
 _EMPTY_IDS = np.zeros(0, dtype=np.uint64)
-# Words (of a text joined by single spaces) holding an ASCII digit, as the figure rule has always
-# read them (a token "٣" is no figure). Anchored at word starts and possessive: linear in the text.
-_FIGURE = re.compile(r"(?<![^ ])[^ 0-9]*+[0-9][^ ]*")
+# A word holds an ASCII digit, as the figure rule has always read them (a token "٣" is no figure).
+_ASCII_DIGIT = re.compile(r"[0-9]").search
 # Word ids already computed in this process; cleared when it grows past the cap, so memory stays bounded.
 _WORD_ID_CAP = 500_000
 
@@ -78,21 +78,43 @@ EMPTY = TextFeatures(_EMPTY_IDS, _EMPTY_IDS, frozenset())
 
 
 def text_features(text: str, size: int) -> TextFeatures:
-    """Features of one dedup text (see :func:`features_of_tokens`)."""
-    return features_of_tokens(words(text), size)
+    """Features of one dedup text (see :func:`features_of_batch`)."""
+    return features_of_batch([words(text)], size)[0]
 
 
 def features_of_tokens(tokens: list[str], size: int) -> TextFeatures:
     """Features of a text already split into normalised words (``etl.text.words``)."""
-    if not tokens:
-        return EMPTY
-    joined = " ".join(tokens)
-    ids = np.fromiter(map(_WORD_IDS.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
-    return TextFeatures(
-        shingles=np.unique(_window_ids(ids, size)),
-        tokens=ids,
-        figures=frozenset(_FIGURE.findall(joined)),
-    )
+    return features_of_batch([tokens], size)[0]
+
+
+def features_of_batch(token_lists: Sequence[list[str]], size: int) -> list[TextFeatures]:
+    """Features of many texts, each already split into normalised words, in a few numpy passes.
+
+    The word ids of the whole batch are one array; every ``size``-gram id is
+    computed over it at once, then each text keeps the windows that lie inside it.
+    """
+    counts = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    total = int(counts.sum())
+    ids = np.fromiter(map(_WORD_IDS.__getitem__, chain.from_iterable(token_lists)), np.uint64, total)
+    starts = np.zeros(len(token_lists) + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    windows = _window_ids(ids, size) if total >= size else _EMPTY_IDS
+    out = []
+    for i, tokens in enumerate(token_lists):
+        n = int(counts[i])
+        if n == 0:
+            out.append(EMPTY)
+            continue
+        begin = int(starts[i])
+        mine = ids[begin : begin + n]
+        shingles = np.sort(windows[begin : begin + n - size + 1] if n > size else _window_ids(mine, size))
+        if shingles.shape[0] > 1:
+            repeated = shingles[1:] == shingles[:-1]
+            if repeated.any():
+                shingles = shingles[np.concatenate(([True], ~repeated))]
+        figures = frozenset(t for t in tokens if not t.isalpha() and _ASCII_DIGIT(t))
+        out.append(TextFeatures(shingles=shingles, tokens=mine, figures=figures))
+    return out
 
 
 def _window_ids(ids: np.ndarray, size: int) -> np.ndarray:

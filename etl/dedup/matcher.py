@@ -20,9 +20,17 @@ from typing import Protocol
 import numpy as np
 
 from etl.config import DedupConfig
-from etl.dedup.features import EMPTY, TextFeatures, shared_shingles, shared_shingles_many, text_features
+from etl.dedup.features import (
+    EMPTY,
+    TextFeatures,
+    features_of_batch,
+    shared_shingles,
+    shared_shingles_many,
+    text_features,
+)
 from etl.dedup.shingles import word_similarity
 from etl.records import Article
+from etl.text import words
 
 
 @dataclass(slots=True)
@@ -306,9 +314,11 @@ def _stored_features(
         else:
             out[aid] = found
     if missing:
-        for aid, text in index.dedup_texts(missing).items():
-            out[aid] = text_features(text, cfg.shingle_size)
-            RECENT.put(hashes[aid], cfg.shingle_size, out[aid])
+        texts = index.dedup_texts(missing)
+        computed = features_of_batch([words(t) for t in texts.values()], cfg.shingle_size)
+        for aid, feats in zip(texts, computed, strict=True):
+            out[aid] = feats
+            RECENT.put(hashes[aid], cfg.shingle_size, feats)
     return out
 
 

@@ -20,10 +20,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 from sqlalchemy.engine import Engine
 
 from etl.config import DedupConfig, Settings
 from etl.dedup.features import features_of_batch
+from etl.dedup.features import pack as pack_features
+from etl.dedup.features import unpack as unpack_features
 from etl.dedup.matcher import PreparedArticle
 from etl.dedup.signatures import sign_tokens
 from etl.errors import EtlError, TerminalError
@@ -55,6 +58,28 @@ class PreparedBatch:
 
     def __len__(self) -> int:
         return len(self.prepared) + len(self.rejects)
+
+    def __getstate__(self) -> tuple:
+        """A batch travels from a prepare worker as a few flat arrays, not thousands of small ones."""
+        items = self.prepared
+        with_features = bool(items) and all(p.text is not None for p in items)
+        return (
+            [p.article for p in items],
+            np.vstack([p.signature for p in items]) if items else None,
+            np.vstack([p.band_keys for p in items]) if items else None,
+            pack_features([p.text for p in items]) if with_features else None,
+            self.rejects,
+            self.end,
+            self.seconds,
+            self.stages,
+        )
+
+    def __setstate__(self, state: tuple) -> None:
+        articles, signatures, keys, packed, self.rejects, self.end, self.seconds, self.stages = state
+        features = unpack_features(packed) if packed is not None else [None] * len(articles)
+        self.prepared = [
+            PreparedArticle(a, signatures[i], keys[i], features[i]) for i, a in enumerate(articles)
+        ]
 
 
 @dataclass(slots=True)

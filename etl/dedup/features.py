@@ -157,3 +157,28 @@ def shared_shingles_many(a: TextFeatures, others: Sequence[TextFeatures]) -> np.
     ends = np.cumsum(sizes)
     totals = np.concatenate([[0], np.cumsum(hits)])
     return totals[ends] - totals[ends - sizes]
+
+
+def pack(features: Sequence[TextFeatures]) -> tuple:
+    """The features of a batch as a few flat arrays, to send between processes.
+
+    Pickling thousands of small arrays costs far more than a few large ones;
+    :func:`unpack` rebuilds the same features as views into the flat arrays.
+    """
+    return (
+        np.fromiter((f.shingle_count for f in features), dtype=np.int64, count=len(features)),
+        np.concatenate([f.shingles for f in features]) if features else _EMPTY_IDS,
+        np.fromiter((f.word_count for f in features), dtype=np.int64, count=len(features)),
+        np.concatenate([f.tokens for f in features]) if features else _EMPTY_IDS,
+        [tuple(f.figures) for f in features],
+    )
+
+
+def unpack(packed: tuple) -> list[TextFeatures]:
+    shingle_counts, shingles, word_counts, tokens, figures = packed
+    s_ends, w_ends = np.cumsum(shingle_counts).tolist(), np.cumsum(word_counts).tolist()
+    out, s0, w0 = [], 0, 0
+    for s1, w1, figs in zip(s_ends, w_ends, figures, strict=True):
+        out.append(TextFeatures(shingles[s0:s1], tokens[w0:w1], frozenset(figs)))
+        s0, w0 = s1, w1
+    return out

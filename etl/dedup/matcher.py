@@ -213,7 +213,7 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
         RECENT.put(it.article.content_hash, cfg.shingle_size, it.features(cfg))
     RECENT.hold(8 * len(items))
     stored_by_hash = index.ids_by_hash({it.article.content_hash for it in items})
-    all_keys = {int(k) for it in items for k in it.band_keys}
+    all_keys = set(np.concatenate([it.band_keys for it in items]).tolist()) if items else set()
     stored_buckets = index.candidates(all_keys) if all_keys else {}
     stored_candidate_ids = {aid for ids in stored_buckets.values() for aid in ids}
     stored: dict[int, TextFeatures] = {}
@@ -246,8 +246,8 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
             replaced.add(aid)
             old_to_new = "copy" if measure == "hash" else relation_of(theirs, item.features(cfg), cfg)
             action = "replace"
-            for k in item.band_keys:
-                batch_buckets[int(k)].append(i)
+            for k in item.band_keys.tolist():
+                batch_buckets[k].append(i)
             batch_by_hash[item.article.content_hash] = i
             return Decision(action, KeptRef(article_id=aid), measure, score, old_to_new)
         action = "exact" if measure == "hash" else "near"
@@ -264,7 +264,7 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
             aid = stored_by_hash[h]
             decisions[i] = stored_match(i, aid, "hash", 1.0, stored.get(aid, _EMPTY))
             continue
-        keys = [int(k) for k in item.band_keys]
+        keys = item.band_keys.tolist()
         # (score, ref, measure, kept features); ties go to the earliest candidate
         best: tuple[float, KeptRef, str, TextFeatures] | None = None
         refs = [KeptRef(batch_index=j) for j in sorted({j for k in keys for j in batch_buckets.get(k, ())})]

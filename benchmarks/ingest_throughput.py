@@ -383,16 +383,19 @@ def near_duplicate_run(args: argparse.Namespace) -> None:
             f"{full.stat().st_size / 2**20:.1f} MiB; Postgres, default settings (batch {args.batch_size:,}, "
             f"{workers} prepare worker(s)); half = the first {sizes['half']:,} records\n"
         )
-        # Each measurement is the best of --repeat, floor and product taken in turn, so that
-        # load from other work on the machine weighs on both alike.
+        # Each measurement is the best of --repeat. A round takes the floor of both sizes first,
+        # then the product's runs: the floor never follows a scratch database's drop (its I/O
+        # would slow the floor and flatter the ratio), and load from other work on the machine
+        # weighs on both alike.
         floor: dict[str, float] = {}
         run: dict[str, float] = {}
         clocks, summaries = {}, {}
+        sizes_paths = (("half", half), ("full", full))
         for _ in range(args.repeat):
-            for label, path in (("half", half), ("full", full)):
-                floor[label] = min(
-                    floor.get(label, float("inf")), run_floor(path, args.pg_url, args.batch_size)
-                )
+            for label, path in sizes_paths:
+                seconds = run_floor(path, args.pg_url, args.batch_size)
+                floor[label] = min(floor.get(label, float("inf")), seconds)
+            for label, path in sizes_paths:
                 url, drop = scratch_warehouse("postgres", args.pg_url, Path(tmp) / "unused.db")
                 try:
                     seconds, clock, summary = timed_ingest(url, path, settings)

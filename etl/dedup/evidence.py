@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -64,11 +65,31 @@ _TOKEN = re.compile(
 
 
 @dataclass(frozen=True, slots=True)
-class Context:
-    """Per-story evidence for the pair rules (see module docstring).
+class TextEvidence:
+    """What the rules need of a compared text: a function of that text alone.
 
-    ``tokens``: ids of the compared text's canonical tokens in order; ``is_figure``
-    marks the figures among them; ``figures``: the set of canonical figures.
+    So it can be cached by content hash (see etl.dedup.matcher.RECENT) and sent
+    between processes in flat arrays (:func:`pack`). ``tokens``: ids of the
+    canonical tokens in order; ``is_figure`` marks the figures among them;
+    ``figures``: the set of canonical figures; ``reissue_note`` and
+    ``correction_note``: a "(corrects ...)" or "(adds ...)" note in the text.
+    """
+
+    reissue_note: bool
+    correction_note: bool
+    figures: frozenset[str]
+    tokens: np.ndarray
+    is_figure: np.ndarray
+
+    @property
+    def words(self) -> int:
+        return int(self.tokens.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Per-story evidence for the pair rules: the text's, plus headline and time.
+
     ``title_words``: the headline's normalised words, re-issue markers removed;
     ``tickers``: the ``<TICKER>`` codes in the headline; ``published``: POSIX
     seconds, or None when the story carries no time.
@@ -76,13 +97,34 @@ class Context:
 
     title_words: frozenset[str]
     tickers: frozenset[str]
-    reissue: bool
-    correction: bool
+    title_reissue: bool
+    title_correction: bool
     published: float | None
-    words: int
-    figures: frozenset[str]
-    tokens: np.ndarray
-    is_figure: np.ndarray
+    text: TextEvidence
+
+    @property
+    def reissue(self) -> bool:
+        return self.title_reissue or self.text.reissue_note
+
+    @property
+    def correction(self) -> bool:
+        return self.title_correction or self.text.correction_note
+
+    @property
+    def words(self) -> int:
+        return self.text.words
+
+    @property
+    def figures(self) -> frozenset[str]:
+        return self.text.figures
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return self.text.tokens
+
+    @property
+    def is_figure(self) -> np.ndarray:
+        return self.text.is_figure
 
 
 def base_title(title: str) -> str:
@@ -128,25 +170,60 @@ def _number(value: float) -> str:
     return format(value, ".10g")
 
 
+_TOKEN_IDS: dict[str, int] = {}
+
+
 def _token_id(token: str) -> int:
-    return xxhash.xxh3_64_intdigest(token.encode("utf-8"))
+    found = _TOKEN_IDS.get(token)
+    if found is None:
+        if len(_TOKEN_IDS) > 500_000:
+            _TOKEN_IDS.clear()
+        found = _TOKEN_IDS[token] = xxhash.xxh3_64_intdigest(token.encode("utf-8"))
+    return found
 
 
-def context_of(title: str, body: str, compared: str, published: datetime | None) -> Context:
-    """The evidence of one story: ``compared`` is its dedup text, ``body`` what people read."""
+def text_evidence(compared: str) -> TextEvidence:
+    """The evidence of one compared (dedup) text."""
     tokens = canonical_tokens(compared)
-    head = base_title(title)
-    return Context(
-        title_words=frozenset(normalise_for_hash(head).split()),
-        tickers=frozenset(_TICKER.findall(title or "")),
-        reissue=bool(_TITLE_REISSUE.search(title or "") or _BODY_REISSUE.search(body or "")),
-        correction=bool(_TITLE_CORRECTION.search(title or "") or _CORRECTS_NOTE.search(body or "")),
-        published=published.timestamp() if published else None,
-        words=len(tokens),
+    return TextEvidence(
+        reissue_note=bool(_BODY_REISSUE.search(compared)),
+        correction_note=bool(_CORRECTS_NOTE.search(compared)),
         figures=frozenset(t for t, fig in tokens if fig),
         tokens=np.fromiter((_token_id(t) for t, _ in tokens), dtype=np.uint64, count=len(tokens)),
         is_figure=np.fromiter((fig for _, fig in tokens), dtype=bool, count=len(tokens)),
     )
+
+
+def context_of(title: str, published: datetime | None, text: TextEvidence) -> Context:
+    """A story's evidence from its headline, its time and its text's evidence."""
+    return Context(
+        title_words=frozenset(normalise_for_hash(base_title(title)).split()),
+        tickers=frozenset(_TICKER.findall(title or "")),
+        title_reissue=bool(_TITLE_REISSUE.search(title or "")),
+        title_correction=bool(_TITLE_CORRECTION.search(title or "")),
+        published=published.timestamp() if published else None,
+        text=text,
+    )
+
+
+def pack(evidence: Sequence[TextEvidence]) -> tuple:
+    """Text evidence of a batch as a few flat arrays, to send between processes (see :func:`unpack`)."""
+    return (
+        np.fromiter((e.words for e in evidence), dtype=np.int64, count=len(evidence)),
+        np.concatenate([e.tokens for e in evidence]) if evidence else np.zeros(0, dtype=np.uint64),
+        np.concatenate([e.is_figure for e in evidence]) if evidence else np.zeros(0, dtype=bool),
+        [(e.reissue_note, e.correction_note, tuple(e.figures)) for e in evidence],
+    )
+
+
+def unpack(packed: tuple) -> list[TextEvidence]:
+    counts, tokens, is_figure, rest = packed
+    out, start = [], 0
+    for end, (reissue, correction, figures) in zip(np.cumsum(counts).tolist(), rest, strict=True):
+        span = slice(start, end)
+        out.append(TextEvidence(reissue, correction, frozenset(figures), tokens[span], is_figure[span]))
+        start = end
+    return out
 
 
 _DAY = 86400

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import xxhash
@@ -32,8 +33,21 @@ _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 _S33 = np.uint64(33)
 _EMPTY_IDS = np.zeros(0, dtype=np.uint64)
-# ASCII digits only, as the figure rule has always read them (a token "٣" is no figure).
-_FIGURE = re.compile(r"[^ ]*[0-9][^ ]*")
+# A word holds an ASCII digit, as the figure rule has always read them (a token "٣" is no figure).
+_ASCII_DIGIT = re.compile(r"[0-9]").search
+# Word ids already computed in this process; cleared when it grows past the cap, so memory stays bounded.
+_WORD_ID_CAP = 500_000
+
+
+class _WordIds(dict):
+    def __missing__(self, word: str) -> int:
+        if len(self) >= _WORD_ID_CAP:
+            self.clear()
+        value = self[word] = xxhash.xxh3_64_intdigest(word.encode("utf-8"))
+        return value
+
+
+_WORD_IDS = _WordIds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,23 +78,43 @@ EMPTY = TextFeatures(_EMPTY_IDS, _EMPTY_IDS, frozenset())
 
 
 def text_features(text: str, size: int) -> TextFeatures:
-    """Features of one dedup text (see :func:`features_of_tokens`)."""
-    return features_of_tokens(words(text), size)
+    """Features of one dedup text (see :func:`features_of_batch`)."""
+    return features_of_batch([words(text)], size)[0]
 
 
 def features_of_tokens(tokens: list[str], size: int) -> TextFeatures:
     """Features of a text already split into normalised words (``etl.text.words``)."""
-    if not tokens:
-        return EMPTY
-    joined = " ".join(tokens)
-    ids = np.fromiter(
-        (xxhash.xxh3_64_intdigest(t.encode("utf-8")) for t in tokens), dtype=np.uint64, count=len(tokens)
-    )
-    return TextFeatures(
-        shingles=np.unique(_window_ids(ids, size)),
-        tokens=ids,
-        figures=frozenset(_FIGURE.findall(joined)),
-    )
+    return features_of_batch([tokens], size)[0]
+
+
+def features_of_batch(token_lists: Sequence[list[str]], size: int) -> list[TextFeatures]:
+    """Features of many texts, each already split into normalised words, in a few numpy passes.
+
+    The word ids of the whole batch are one array; every ``size``-gram id is
+    computed over it at once, then each text keeps the windows that lie inside it.
+    """
+    counts = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    total = int(counts.sum())
+    ids = np.fromiter(map(_WORD_IDS.__getitem__, chain.from_iterable(token_lists)), np.uint64, total)
+    starts = np.zeros(len(token_lists) + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    windows = _window_ids(ids, size) if total >= size else _EMPTY_IDS
+    out = []
+    for i, tokens in enumerate(token_lists):
+        n = int(counts[i])
+        if n == 0:
+            out.append(EMPTY)
+            continue
+        begin = int(starts[i])
+        mine = ids[begin : begin + n]
+        shingles = np.sort(windows[begin : begin + n - size + 1] if n > size else _window_ids(mine, size))
+        if shingles.shape[0] > 1:
+            repeated = shingles[1:] == shingles[:-1]
+            if repeated.any():
+                shingles = shingles[np.concatenate(([True], ~repeated))]
+        figures = frozenset(t for t in tokens if not t.isalpha() and _ASCII_DIGIT(t))
+        out.append(TextFeatures(shingles=shingles, tokens=mine, figures=figures))
+    return out
 
 
 def _window_ids(ids: np.ndarray, size: int) -> np.ndarray:
@@ -123,3 +157,28 @@ def shared_shingles_many(a: TextFeatures, others: Sequence[TextFeatures]) -> np.
     ends = np.cumsum(sizes)
     totals = np.concatenate([[0], np.cumsum(hits)])
     return totals[ends] - totals[ends - sizes]
+
+
+def pack(features: Sequence[TextFeatures]) -> tuple:
+    """The features of a batch as a few flat arrays, to send between processes.
+
+    Pickling thousands of small arrays costs far more than a few large ones;
+    :func:`unpack` rebuilds the same features as views into the flat arrays.
+    """
+    return (
+        np.fromiter((f.shingle_count for f in features), dtype=np.int64, count=len(features)),
+        np.concatenate([f.shingles for f in features]) if features else _EMPTY_IDS,
+        np.fromiter((f.word_count for f in features), dtype=np.int64, count=len(features)),
+        np.concatenate([f.tokens for f in features]) if features else _EMPTY_IDS,
+        [tuple(f.figures) for f in features],
+    )
+
+
+def unpack(packed: tuple) -> list[TextFeatures]:
+    shingle_counts, shingles, word_counts, tokens, figures = packed
+    s_ends, w_ends = np.cumsum(shingle_counts).tolist(), np.cumsum(word_counts).tolist()
+    out, s0, w0 = [], 0, 0
+    for s1, w1, figs in zip(s_ends, w_ends, figures, strict=True):
+        out.append(TextFeatures(shingles[s0:s1], tokens[w0:w1], frozenset(figs)))
+        s0, w0 = s1, w1
+    return out

@@ -6,13 +6,14 @@ batch, lower ordinal is earlier. A record is an *exact* duplicate when its
 candidate passes verification on the exact texts (see :func:`verify`): 5-gram
 Jaccard at least ``threshold`` (a copy), containment at least ``containment``
 (a truncated or updated wire version), or word-sequence similarity at least
-``edit_similarity`` (a revision with a few words changed). LSH only proposes;
+``edit_similarity`` (a revision with a few words changed), weighed with the
+headline, the time and re-issue markers (etl.dedup.rules). LSH only proposes;
 verification decides, so a bucket collision can never drop a distinct article.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -20,26 +21,34 @@ from typing import Protocol
 import numpy as np
 
 from etl.config import DedupConfig
-from etl.dedup.evidence import Context, context_of
-from etl.dedup.features import EMPTY, TextFeatures, shared_shingles, shared_shingles_many, text_features
+from etl.dedup.evidence import Context, TextEvidence, context_of, text_evidence
+from etl.dedup.features import (
+    EMPTY,
+    TextFeatures,
+    features_of_batch,
+    shared_shingles,
+    shared_shingles_many,
+    text_features,
+)
 from etl.dedup.rules import Pair, judge, texts_only
 from etl.records import Article
-from etl.text import dedup_text
+from etl.text import words
 
 
 @dataclass(slots=True)
 class PreparedArticle:
-    """An article with its MinHash signature, index keys, verification features and evidence.
+    """An article with its MinHash signature, index keys, verification features and text evidence.
 
-    All are computed in the prepare stage (worker processes, outside any lock,
-    see etl.dedup.prepare); ``features`` and ``evidence`` are filled on first use
-    when a caller built the item without them.
+    All are computed in the prepare stage (worker processes, outside any lock);
+    ``features`` and ``evidence`` are filled on first use when a caller built
+    the item without them.
     """
 
     article: Article
     signature: np.ndarray
     band_keys: np.ndarray
     text: TextFeatures | None = field(default=None, repr=False)
+    text_evidence: TextEvidence | None = field(default=None, repr=False)
     context: Context | None = field(default=None, repr=False)
 
     def features(self, cfg: DedupConfig) -> TextFeatures:
@@ -49,17 +58,18 @@ class PreparedArticle:
 
     def evidence(self) -> Context:
         if self.context is None:
-            a = self.article
-            self.context = context_of(a.title, a.body, a.dedup_text, a.published_at)
+            if self.text_evidence is None:
+                self.text_evidence = text_evidence(self.article.dedup_text)
+            self.context = context_of(self.article.title, self.article.published_at, self.text_evidence)
         return self.context
 
 
 @dataclass(frozen=True, slots=True)
-class StoredStory:
-    """What the warehouse returns of a stored candidate for comparison."""
+class StoredHead:
+    """What the warehouse returns of a stored candidate before any text: hash, headline, time."""
 
+    content_hash: str
     title: str
-    body: str
     published_at: object
 
 
@@ -78,9 +88,9 @@ class WarehouseIndex(Protocol):
 
     def candidates(self, band_keys: Collection[int]) -> dict[int, list[int]]: ...
 
-    def dedup_texts(self, ids: Collection[int]) -> dict[int, str]: ...
+    def heads(self, ids: Collection[int]) -> dict[int, StoredHead]: ...
 
-    def stories(self, ids: Collection[int]) -> dict[int, StoredStory]: ...
+    def dedup_texts(self, ids: Collection[int]) -> dict[int, str]: ...
 
     def published(self, ids: Collection[int]) -> dict[int, object]: ...
 
@@ -112,7 +122,7 @@ def verify(
 
     Three ways to be the same text: resemblance (``jaccard``), a shorter version
     inside a longer one (``containment``), or the same words in the same order
-    give or take a few (``edit``), and no figure changed (``figures_must_agree``,
+    give or take a few (``edit``), and no figure word changed (``figures_must_agree``,
     see :func:`etl.dedup.rules.figures_agree`). The matcher weighs more than the
     texts: see :func:`verify_stories`.
     """
@@ -124,11 +134,7 @@ def verify(
 def verify_stories(
     a: Compared, b: Compared, cfg: DedupConfig, shared: int | None = None
 ) -> tuple[str, float] | None:
-    """The measure and score that make two stories one report, or None: :func:`etl.dedup.rules.judge`.
-
-    Unlike :func:`verify`, which sees the texts alone, this weighs the headline,
-    the time and re-issue markers too (``cfg.context_rules``).
-    """
+    """The measure and score that make two stories one report, or None: :func:`etl.dedup.rules.judge`."""
     if shared is None:
         shared = shared_shingles(a.text, b.text)
     return judge(Pair(a.text, b.text, a.context, b.context, shared, cfg))
@@ -202,8 +208,11 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
     note) wins over the version it corrects: it goes first within the batch, and
     replaces a stored uncorrected version.
     """
+    for it in items:
+        RECENT.put(it.article.content_hash, cfg.shingle_size, (it.features(cfg), it.evidence().text))
+    RECENT.hold(8 * len(items))
     stored_by_hash = index.ids_by_hash({it.article.content_hash for it in items})
-    all_keys = {int(k) for it in items for k in it.band_keys}
+    all_keys = set(np.concatenate([it.band_keys for it in items]).tolist()) if items else set()
     stored_buckets = index.candidates(all_keys) if all_keys else {}
     stored_candidate_ids = {aid for ids in stored_buckets.values() for aid in ids}
     wanted = stored_candidate_ids | set(stored_by_hash.values())
@@ -245,8 +254,8 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
         if aid not in replaced and wins_over_stored(i, aid):
             replaced.add(aid)
             old_to_new = "copy" if measure == "hash" else relation_of(theirs.text, item.features(cfg), cfg)
-            for k in item.band_keys:
-                batch_buckets[int(k)].append(i)
+            for k in item.band_keys.tolist():
+                batch_buckets[k].append(i)
             batch_by_hash[item.article.content_hash] = i
             return Decision("replace", KeptRef(article_id=aid), measure, score, old_to_new)
         action = "exact" if measure == "hash" else "near"
@@ -274,7 +283,7 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
         if aid is not None and same_report(i, stored.get(aid, _NOTHING)):
             decisions[i] = stored_match(i, aid, "hash", 1.0, stored.get(aid, _NOTHING))
             continue
-        keys = [int(k) for k in item.band_keys]
+        keys = item.band_keys.tolist()
         refs = [KeptRef(batch_index=j) for j in sorted({j for k in keys for j in batch_buckets.get(k, ())})]
         refs += [
             KeptRef(article_id=aid)
@@ -306,16 +315,71 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
     return decisions  # type: ignore[return-value]
 
 
-_NOTHING = Compared(EMPTY, context_of("", "", "", None))
+_NOTHING = Compared(EMPTY, context_of("", None, text_evidence("")))
 
 
 def _stored_stories(index: WarehouseIndex, ids: Collection[int], cfg: DedupConfig) -> dict[int, Compared]:
-    """Features and evidence of stored candidates, fetched and computed once per batch."""
-    out = {}
-    for aid, story in index.stories(ids).items():
-        compared_text = dedup_text(story.body)
-        out[aid] = Compared(
-            text_features(compared_text, cfg.shingle_size),
-            context_of(story.title, story.body, compared_text, story.published_at),
-        )
+    """Features and evidence of stored candidates, fetched and computed once per batch.
+
+    The text's part comes from :data:`RECENT` by content hash when the prepare
+    stage computed it for a recent batch, else from the stored body; headline
+    and time come with the hash in one query.
+    """
+    heads = index.heads(ids)
+    out: dict[int, Compared] = {}
+    missing = []
+    for aid, head in heads.items():
+        found = RECENT.get(head.content_hash, cfg.shingle_size)
+        if found is None:
+            missing.append(aid)
+        else:
+            out[aid] = Compared(found[0], context_of(head.title, head.published_at, found[1]))
+    if missing:
+        texts = index.dedup_texts(missing)
+        computed = features_of_batch([words(t) for t in texts.values()], cfg.shingle_size)
+        for (aid, text), feats in zip(texts.items(), computed, strict=True):
+            evidence = text_evidence(text)
+            head = heads[aid]
+            out[aid] = Compared(feats, context_of(head.title, head.published_at, evidence))
+            RECENT.put(head.content_hash, cfg.shingle_size, (feats, evidence))
     return out
+
+
+class FeatureCache:
+    """Features and evidence of recently seen texts, by content hash: candidates are mostly recent.
+
+    A near duplicate usually follows its story within hours, so the stored
+    candidates of a batch are mostly articles of the last few batches, whose
+    features the prepare stage already computed. Features are a function of the
+    normalised dedup text alone, which the content hash identifies, so an entry
+    never goes stale (not even when a stored row is replaced: its hash changes).
+    Least recently used entries go first; the capacity follows the batch size.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[str, int], tuple[TextFeatures, TextEvidence]] = OrderedDict()
+
+    def hold(self, capacity: int) -> None:
+        """Keep at least ``capacity`` entries (the loader passes a few batches' worth)."""
+        self.capacity = max(self.capacity, capacity)
+
+    def get(self, content_hash: str, shingle_size: int) -> tuple[TextFeatures, TextEvidence] | None:
+        key = (content_hash, shingle_size)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    def put(self, content_hash: str, shingle_size: int, features: tuple[TextFeatures, TextEvidence]) -> None:
+        key = (content_hash, shingle_size)
+        self._entries[key] = features
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+RECENT = FeatureCache(4096)

@@ -141,21 +141,23 @@ def minhash_rows(
         values = _fmix(flat.astype(empty.dtype), 64 if cfg.scheme == "affine64" else 32)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     present = counts > 0
-    # A chunk holds whole texts (at least one), so each minimum covers exactly one text.
+    a_col, b_col = a.reshape(-1, 1), b.reshape(-1, 1)
+    # A chunk holds whole texts (at least one), so each minimum covers exactly one text. Permuted
+    # values are laid out (num_perm, shingles): the per-text minimum runs along contiguous memory.
     text = 0
     while text < n:
-        last = int(np.searchsorted(starts, starts[text] + _CHUNK, side="right"))
-        last = max(last, text + 1)
+        last = max(int(np.searchsorted(starts, starts[text] + _CHUNK, side="right")), text + 1)
         first, stop = starts[text], starts[last - 1] + counts[last - 1]
-        chunk = values[first:stop].reshape(-1, 1)
+        chunk = values[first:stop]
         with np.errstate(over="ignore"):
             if cfg.scheme == "legacy":
-                phv = np.bitwise_and((chunk * a + b) % _MERSENNE, _MAX32)
+                phv = np.bitwise_and((a_col * chunk + b_col) % _MERSENNE, _MAX32)
             else:
-                phv = chunk * a + b
+                phv = np.multiply.outer(a, chunk)
+                phv += b_col
         rows = np.flatnonzero(present[text:last]) + text
         if rows.size:
-            out[rows] = np.minimum.reduceat(phv, starts[rows] - first, axis=0)
+            out[rows] = np.minimum.reduceat(phv, starts[rows] - first, axis=1).T
         text = last
     return out.astype(np.uint64, copy=False)
 

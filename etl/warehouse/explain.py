@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
@@ -66,7 +67,7 @@ def explain(engine: Engine, query: str, cfg: DedupConfig, limit: int = 5) -> Exp
         out.found = "article" if out.article else "duplicate"
         text = dedup_text(subject["body"])
         mine = features(text, cfg.shingle_size)
-        keys = stored_keys([subject["body"]], [subject["title"] or ""], [subject["published_at"]], cfg)[1][0]
+        keys = stored_keys([SimpleNamespace(**subject)], cfg)[1][0]
         index = SqlIndex(conn)
         ids = {aid for ids in index.candidates({int(k) for k in keys}).values() for aid in ids}
         ids.discard(subject["id"])

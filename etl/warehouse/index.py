@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from etl.config import DedupConfig
-from etl.dedup.matcher import StoredStory
+from etl.dedup.matcher import StoredHead
 from etl.errors import IndexMismatchError
 from etl.text import dedup_text
 from etl.warehouse.models import Article, IndexSetting, LshBand
@@ -91,19 +91,17 @@ class SqlIndex:
             out.update({aid: dedup_text(body) for aid, body in rows})
         return out
 
-    def stories(self, ids: Collection[int]) -> dict[int, StoredStory]:
-        """Headline, body and time of stored candidates: what the pair rules compare."""
-        out: dict[int, StoredStory] = {}
+    def heads(self, ids: Collection[int]) -> dict[int, StoredHead]:
+        """Content hash, headline and time of stored candidates: what the rules need before any text."""
+        out: dict[int, StoredHead] = {}
         for part in chunked(ids):
             wanted = self._values(part, BigInteger)
             rows = self.conn.execute(
-                select(Article.id, Article.title, Article.body, Article.published_at).join(
+                select(Article.id, Article.content_hash, Article.title, Article.published_at).join(
                     wanted, Article.id == wanted.c.value
                 )
             )
-            out.update(
-                {aid: StoredStory(title or "", body, published) for aid, title, body, published in rows}
-            )
+            out.update({aid: StoredHead(h, title or "", when) for aid, h, title, when in rows})
         return out
 
     def published(self, ids: Collection[int]) -> dict[int, object]:
@@ -172,9 +170,7 @@ def reindex(engine, cfg: DedupConfig, chunk: int = 2000, progress=None) -> int:
             ).all()
             if not rows:
                 break
-            sigs, keys = stored_keys(
-                [r.body for r in rows], [r.title or "" for r in rows], [r.published_at for r in rows], cfg
-            )
+            sigs, keys = stored_keys(rows, cfg)
             bulk_insert(
                 conn,
                 ArticleSignature.__table__,

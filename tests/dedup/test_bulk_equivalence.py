@@ -12,7 +12,7 @@ from datasketch import MinHash
 
 from etl.config import DedupConfig
 from etl.dedup.features import shared_shingles_many, text_features
-from etl.dedup.matcher import match_batch
+from etl.dedup.matcher import RECENT, match_batch
 from etl.dedup.signatures import HASHFUNCS, sign, sign_tokens
 from etl.pipeline import prepare_batch
 from etl.readers import read_dump
@@ -142,7 +142,9 @@ def test_matcher_takes_the_reference_matchers_decisions(pg_url: str, tmp_path: P
         end=10**6,
         cfg=cfg,
     )
-    for batch in (first, second):
+    for batch, cold in ((first, True), (second, True), (second, False)):
+        if cold:  # stored candidates' features computed from their fetched texts, else from RECENT
+            RECENT.clear()
         with engine.connect() as conn:
             new = match_batch(batch.prepared, SqlIndex(conn), cfg)
             old = reference_matcher.match_batch(batch.prepared, SqlIndex(conn), cfg)

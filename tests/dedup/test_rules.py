@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from etl.config import DedupConfig
-from etl.dedup.evidence import canonical_tokens, context_of
+from etl.dedup.evidence import canonical_tokens, context_of, text_evidence
 from etl.dedup.features import shared_shingles, text_features
 from etl.dedup.rules import Pair, changed_figure, judge
 from etl.text import dedup_text
@@ -32,7 +32,7 @@ REPO = (
 
 def story(title: str, body: str, when: datetime | None = T0):
     compared = dedup_text(body)
-    return text_features(compared, CFG.shingle_size), context_of(title, body, compared, when)
+    return text_features(compared, CFG.shingle_size), context_of(title, when, text_evidence(compared))
 
 
 def pair(a, b, cfg: DedupConfig = CFG) -> Pair:

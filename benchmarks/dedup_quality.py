@@ -163,8 +163,6 @@ def oracle_pairs(
 
 def is_duplicate(j: float, c: float, a: set, b: set, wa: list[str], wb: list[str]) -> bool:
     """Resemblance, containment or a few edited words, and the same figures."""
-    from etl.dedup.matcher import figures_agree
-
     d = DEFINITION
     similar = (
         j >= d.threshold
@@ -176,6 +174,16 @@ def is_duplicate(j: float, c: float, a: set, b: set, wa: list[str], wb: list[str
         )
     )
     return similar and (not FIGURES or figures_agree(a, b))
+
+
+def _figures(shingle_set: set[bytes]) -> set[bytes]:
+    return {tok for sh in shingle_set for tok in sh.split(b" ") if any(48 <= c <= 57 for c in tok)}
+
+
+def figures_agree(a: set[bytes], b: set[bytes]) -> bool:
+    """The oracle's own figure rule (the definition's): no figure changed on both sides."""
+    fa, fb = _figures(a), _figures(b)
+    return not (fa - fb and fb - fa)
 
 
 # --- scoring ----------------------------------------------------------------------------

@@ -54,6 +54,8 @@ class DedupConfig:
     edit_similarity: float = 0.9
     min_edit_words: int = 20
     figures_must_agree: bool = True
+    context_rules: bool = True
+    headline_keys: bool = True
     policy: str = "first_seen"
 
     def __post_init__(self) -> None:
@@ -88,6 +90,7 @@ class DedupConfig:
             f"w{self.shingle_size}-p{self.num_perm}-{self.scheme}-{self.hashfunc}-s{self.seed}"
             f"-b{self.bands}x{self.rows}-k1"
             + (f"-lead{self.lead_words}w{self.lead_bands}x{self.lead_rows}" if self.lead_bands else "")
+            + ("-head1" if self.headline_keys else "")
         )
 
     def candidate_probability(self, jaccard: float) -> float:

@@ -78,3 +78,8 @@ def test_words():
 
 def test_words_of_punctuation_only_text_is_empty():
     assert words("\u2014 ...") == []
+
+
+def test_paragraphs_collapse_every_kind_of_whitespace_to_one_space():
+    body = "Prices rose\u3000\u3000sharply\x1con\u2028Friday,\t\tit said.\n\nSecond\u00a0 paragraph ."
+    assert paragraphs(body) == ["Prices rose sharply on Friday, it said.", "Second paragraph ."]

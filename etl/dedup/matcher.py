@@ -6,13 +6,14 @@ batch, lower ordinal is earlier. A record is an *exact* duplicate when its
 candidate passes verification on the exact texts (see :func:`verify`): 5-gram
 Jaccard at least ``threshold`` (a copy), containment at least ``containment``
 (a truncated or updated wire version), or word-sequence similarity at least
-``edit_similarity`` (a revision with a few words changed). LSH only proposes;
+``edit_similarity`` (a revision with a few words changed), weighed with the
+headline, the time and re-issue markers (etl.dedup.rules). LSH only proposes;
 verification decides, so a bucket collision can never drop a distinct article.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -20,23 +21,64 @@ from typing import Protocol
 import numpy as np
 
 from etl.config import DedupConfig
-from etl.dedup.shingles import TextFeatures, containment, features, jaccard, word_similarity
+from etl.dedup.evidence import Context, TextEvidence, context_of, text_evidence
+from etl.dedup.features import (
+    EMPTY,
+    TextFeatures,
+    features_of_batch,
+    shared_shingles,
+    shared_shingles_many,
+    text_features,
+)
+from etl.dedup.rules import Pair, judge, texts_only
 from etl.records import Article
+from etl.text import words
 
 
 @dataclass(slots=True)
 class PreparedArticle:
-    """An article with its MinHash signature and band keys, computed outside any lock."""
+    """An article with its MinHash signature, index keys, verification features and text evidence.
+
+    All are computed in the prepare stage (worker processes, outside any lock);
+    ``features`` and ``evidence`` are filled on first use when a caller built
+    the item without them.
+    """
 
     article: Article
     signature: np.ndarray
     band_keys: np.ndarray
-    _features: TextFeatures | None = field(default=None, repr=False)
+    text: TextFeatures | None = field(default=None, repr=False)
+    text_evidence: TextEvidence | None = field(default=None, repr=False)
+    context: Context | None = field(default=None, repr=False)
 
     def features(self, cfg: DedupConfig) -> TextFeatures:
-        if self._features is None:
-            self._features = features(self.article.dedup_text, cfg.shingle_size)
-        return self._features
+        if self.text is None:
+            self.text = text_features(self.article.dedup_text, cfg.shingle_size)
+        return self.text
+
+    def evidence(self) -> Context:
+        if self.context is None:
+            if self.text_evidence is None:
+                self.text_evidence = text_evidence(self.article.dedup_text)
+            self.context = context_of(self.article.title, self.article.published_at, self.text_evidence)
+        return self.context
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHead:
+    """What the warehouse returns of a stored candidate before any text: hash, headline, time."""
+
+    content_hash: str
+    title: str
+    published_at: object
+
+
+@dataclass(frozen=True, slots=True)
+class Compared:
+    """One side of a comparison: text features and evidence."""
+
+    text: TextFeatures
+    context: Context
 
 
 class WarehouseIndex(Protocol):
@@ -45,6 +87,8 @@ class WarehouseIndex(Protocol):
     def ids_by_hash(self, hashes: Collection[str]) -> dict[str, int]: ...
 
     def candidates(self, band_keys: Collection[int]) -> dict[int, list[int]]: ...
+
+    def heads(self, ids: Collection[int]) -> dict[int, StoredHead]: ...
 
     def dedup_texts(self, ids: Collection[int]) -> dict[int, str]: ...
 
@@ -69,47 +113,53 @@ class Decision:
 
 
 KEEP = Decision("keep")
-_EMPTY = TextFeatures([], set())
 
 
-def verify(a: TextFeatures, b: TextFeatures, cfg: DedupConfig) -> tuple[str, float] | None:
-    """The measure and score that make ``a`` and ``b`` duplicates, or None.
+def verify(
+    a: TextFeatures, b: TextFeatures, cfg: DedupConfig, shared: int | None = None
+) -> tuple[str, float] | None:
+    """The measure and score that make two *texts* duplicates, or None (no headline, no time).
 
-    Three ways to be the same story: resemblance (``jaccard``), a shorter version
+    Three ways to be the same text: resemblance (``jaccard``), a shorter version
     inside a longer one (``containment``), or the same words in the same order
-    give or take a few (``edit``). The last one is for rewrites and corrections:
-    each replaced word breaks ``shingle_size`` shingles, so a 100-word wire story
-    with four words changed falls to 5-gram Jaccard ~0.7 while 96 % of its words
-    still line up. It needs ``min_edit_words`` words on the shorter side, because
-    one changed word in a ten-word text is a different sentence.
-
-    Similar wording is not enough: wire services file the same template every day
-    ("the Fed added 1.5 billion dlrs of reserves", "39 ships waiting at the canal"),
-    and those are distinct stories. So when ``cfg.figures_must_agree`` holds, a pair
-    whose figures were changed (see :func:`figures_agree`) is not a duplicate: a
-    truncated or updated version keeps its figures, a new day's report changes them.
+    give or take a few (``edit``), and no figure word changed (``figures_must_agree``,
+    see :func:`etl.dedup.rules.figures_agree`). The matcher weighs more than the
+    texts: see :func:`verify_stories`.
     """
-    j = jaccard(a.shingles, b.shingles)
-    verdict = None
-    if j >= cfg.threshold:
-        verdict = ("jaccard", j)
-    if verdict is None and min(len(a.shingles), len(b.shingles)) >= cfg.min_containment_shingles:
-        c = containment(a.shingles, b.shingles)
-        if c >= cfg.containment:
-            verdict = ("containment", c)
-    if verdict is None and _edit_possible(len(a.tokens), len(b.tokens), cfg):
-        s = word_similarity(a.tokens, b.tokens, cfg.edit_similarity)
-        if s >= cfg.edit_similarity:
-            verdict = ("edit", s)
-    if verdict and cfg.figures_must_agree and not figures_agree(a.shingles, b.shingles):
-        return None
-    return verdict
+    if shared is None:
+        shared = shared_shingles(a, b)
+    return texts_only(Pair(a, b, None, None, shared, cfg))  # type: ignore[arg-type]
 
 
-def _edit_possible(len_a: int, len_b: int, cfg: DedupConfig) -> bool:
-    """Whether the lengths allow ``edit_similarity``: LCS is at most the shorter text."""
-    shorter = min(len_a, len_b)
-    return shorter >= cfg.min_edit_words and 2 * shorter >= cfg.edit_similarity * (len_a + len_b)
+def verify_stories(
+    a: Compared, b: Compared, cfg: DedupConfig, shared: int | None = None
+) -> tuple[str, float] | None:
+    """The measure and score that make two stories one report, or None: :func:`etl.dedup.rules.judge`."""
+    if shared is None:
+        shared = shared_shingles(a.text, b.text)
+    return judge(Pair(a.text, b.text, a.context, b.context, shared, cfg))
+
+
+def verify_many(a: Compared, others: Sequence[Compared], cfg: DedupConfig) -> list[tuple[str, float] | None]:
+    """``verify_stories(a, o, cfg)`` for each of ``others``: the shingle overlaps are counted in bulk."""
+    shared = shared_shingles_many(a.text, [o.text for o in others])
+    return [verify_stories(a, b, cfg, int(n)) for b, n in zip(others, shared, strict=True)]
+
+
+def jaccard(a: TextFeatures, b: TextFeatures, shared: int | None = None) -> float:
+    """Shingle-set resemblance: shared over union."""
+    if not a.shingle_count or not b.shingle_count:
+        return 0.0
+    inter = shared_shingles(a, b) if shared is None else shared
+    return inter / (a.shingle_count + b.shingle_count - inter)
+
+
+def containment(a: TextFeatures, b: TextFeatures, shared: int | None = None) -> float:
+    """Share of the smaller shingle set found in the larger one (a truncated story in its full version)."""
+    if not a.shingle_count or not b.shingle_count:
+        return 0.0
+    inter = shared_shingles(a, b) if shared is None else shared
+    return inter / min(a.shingle_count, b.shingle_count)
 
 
 def relation_of(new: TextFeatures, kept: TextFeatures, cfg: DedupConfig) -> str:
@@ -119,32 +169,16 @@ def relation_of(new: TextFeatures, kept: TextFeatures, cfg: DedupConfig) -> str:
     story); ``excerpt``: a shorter version contained in it (a truncated one);
     ``revision``: the same length give or take, with edits.
     """
-    n, k = new.shingles, kept.shingles
-    if containment(n, k) >= cfg.containment and len(n) != len(k):
-        return "update" if len(n) > len(k) else "excerpt"
+    n, k = new.shingle_count, kept.shingle_count
+    if containment(new, kept) >= cfg.containment and n != k:
+        return "update" if n > k else "excerpt"
     return "revision"
-
-
-def _figures(shingle_set: set[bytes]) -> set[bytes]:
-    return {tok for sh in shingle_set for tok in sh.split(b" ") if any(48 <= c <= 57 for c in tok)}
-
-
-def figures_agree(a: set[bytes], b: set[bytes]) -> bool:
-    """No figure was *changed*: the texts do not each hold a number the other lacks.
-
-    One-sided extra figures are fine (an update adds a paragraph with new numbers,
-    an editor writes "11" for "eleven"); a figure on both sides that differs
-    ("1.5 billion" vs "2.5 billion", "April 10" vs "April 30") makes two reports.
-    Symmetric, so the decision does not depend on which copy arrived first.
-    """
-    fa, fb = _figures(a), _figures(b)
-    return not (fa - fb and fb - fa)
 
 
 def _preference(cfg: DedupConfig, item: PreparedArticle) -> float:
     """Larger is preferred by the keep policy (first_seen has no preference)."""
     if cfg.policy == "longest":
-        return float(len(item.features(cfg).shingles))
+        return float(item.features(cfg).shingle_count)
     if cfg.policy == "latest":
         ts = item.article.published_at
         return ts.timestamp() if ts else float("-inf")
@@ -153,9 +187,13 @@ def _preference(cfg: DedupConfig, item: PreparedArticle) -> float:
 
 def _stored_preference(cfg: DedupConfig, aid: int, stored: dict, published: dict) -> float:
     if cfg.policy == "longest":
-        return float(len(stored[aid].shingles)) if aid in stored else 0.0
+        return float(stored[aid].text.shingle_count) if aid in stored else 0.0
     ts = published.get(aid)
     return ts.timestamp() if ts else float("-inf")
+
+
+# Lexical measures outrank the headline rules when one record matches several kept ones.
+_RANK = {"jaccard": 1, "containment": 1, "edit": 1, "headline": 0, "correction": 0}
 
 
 def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: DedupConfig) -> list[Decision]:
@@ -166,82 +204,108 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
     down (ties by content hash), so the outcome does not depend on arrival order,
     and a record preferred over a stored copy *replaces* it (decision ``replace``:
     the stored row takes the new content, the old one becomes its duplicate).
+    Under every policy a correction (a CORRECTED headline or a "(corrects ...)"
+    note) wins over the version it corrects: it goes first within the batch, and
+    replaces a stored uncorrected version.
     """
+    for it in items:
+        RECENT.put(it.article.content_hash, cfg.shingle_size, (it.features(cfg), it.evidence().text))
+    RECENT.hold(8 * len(items))
     stored_by_hash = index.ids_by_hash({it.article.content_hash for it in items})
-    all_keys = {int(k) for it in items for k in it.band_keys}
+    all_keys = set(np.concatenate([it.band_keys for it in items]).tolist()) if items else set()
     stored_buckets = index.candidates(all_keys) if all_keys else {}
     stored_candidate_ids = {aid for ids in stored_buckets.values() for aid in ids}
-    stored: dict[int, TextFeatures] = {}
-    if stored_candidate_ids:
-        texts = index.dedup_texts(stored_candidate_ids)
-        stored = {aid: features(t, cfg.shingle_size) for aid, t in texts.items()}
+    wanted = stored_candidate_ids | set(stored_by_hash.values())
+    stored = _stored_stories(index, wanted, cfg) if wanted else {}
     ranked = cfg.policy != "first_seen"
     published: dict = {}
     if cfg.policy == "latest":
         published = index.published(stored_candidate_ids | set(stored_by_hash.values()))
-    if cfg.policy == "longest":
-        missing = set(stored_by_hash.values()) - set(stored)
-        if missing:
-            extra = index.dedup_texts(missing)
-            stored.update({aid: features(t, cfg.shingle_size) for aid, t in extra.items()})
 
     order = list(range(len(items)))
     if ranked:
-        order.sort(key=lambda i: (-_preference(cfg, items[i]), items[i].article.content_hash, i))
+        order.sort(
+            key=lambda i: (
+                not items[i].evidence().correction,
+                -_preference(cfg, items[i]),
+                items[i].article.content_hash,
+                i,
+            )
+        )
+    else:
+        order.sort(key=lambda i: (not items[i].evidence().correction, i))
     batch_by_hash: dict[str, int] = {}
     batch_buckets: dict[int, list[int]] = defaultdict(list)
     replaced: set[int] = set()
     decisions: list[Decision | None] = [None] * len(items)
 
-    def stored_match(i: int, aid: int, measure: str, score: float, theirs: TextFeatures) -> Decision:
+    def compared(i: int) -> Compared:
+        return Compared(items[i].features(cfg), items[i].evidence())
+
+    def wins_over_stored(i: int, aid: int) -> bool:
+        """A correction replaces the uncorrected stored version; otherwise the policy decides."""
+        theirs = stored.get(aid)
+        if items[i].evidence().correction and theirs is not None and not theirs.context.correction:
+            return True
+        return ranked and _preference(cfg, items[i]) > _stored_preference(cfg, aid, stored, published)
+
+    def stored_match(i: int, aid: int, measure: str, score: float, theirs: Compared) -> Decision:
         item = items[i]
-        if (
-            ranked
-            and aid not in replaced
-            and _preference(cfg, item) > _stored_preference(cfg, aid, stored, published)
-        ):
+        if aid not in replaced and wins_over_stored(i, aid):
             replaced.add(aid)
-            old_to_new = "copy" if measure == "hash" else relation_of(theirs, item.features(cfg), cfg)
-            action = "replace"
-            for k in item.band_keys:
-                batch_buckets[int(k)].append(i)
+            old_to_new = "copy" if measure == "hash" else relation_of(theirs.text, item.features(cfg), cfg)
+            for k in item.band_keys.tolist():
+                batch_buckets[k].append(i)
             batch_by_hash[item.article.content_hash] = i
-            return Decision(action, KeptRef(article_id=aid), measure, score, old_to_new)
+            return Decision("replace", KeptRef(article_id=aid), measure, score, old_to_new)
         action = "exact" if measure == "hash" else "near"
-        relation = "copy" if measure == "hash" else relation_of(item.features(cfg), theirs, cfg)
+        relation = "copy" if measure == "hash" else relation_of(item.features(cfg), theirs.text, cfg)
         return Decision(action, KeptRef(article_id=aid), measure, score, relation)
+
+    def same_report(i: int, theirs: Compared) -> bool:
+        """Equal texts are one report unless the context says otherwise (another company, another day)."""
+        if not cfg.context_rules:
+            return True
+        mine = compared(i)
+        return (
+            judge(Pair(mine.text, theirs.text, mine.context, theirs.context, mine.text.shingle_count, cfg))
+            is not None
+        )
 
     for i in order:
         item = items[i]
         h = item.article.content_hash
-        if h in batch_by_hash:
-            decisions[i] = Decision("exact", KeptRef(batch_index=batch_by_hash[h]), "hash", 1.0, "copy")
+        j = batch_by_hash.get(h)
+        if j is not None and same_report(i, compared(j)):
+            decisions[i] = Decision("exact", KeptRef(batch_index=j), "hash", 1.0, "copy")
             continue
-        if h in stored_by_hash:
-            aid = stored_by_hash[h]
-            decisions[i] = stored_match(i, aid, "hash", 1.0, stored.get(aid, _EMPTY))
+        aid = stored_by_hash.get(h)
+        if aid is not None and same_report(i, stored.get(aid, _NOTHING)):
+            decisions[i] = stored_match(i, aid, "hash", 1.0, stored.get(aid, _NOTHING))
             continue
-        keys = [int(k) for k in item.band_keys]
-        # (score, ref, measure, kept features); ties go to the earliest candidate
-        best: tuple[float, KeptRef, str, TextFeatures] | None = None
-        for j in sorted({j for k in keys for j in batch_buckets.get(k, ())}):
-            theirs = items[j].features(cfg)
-            verdict = verify(item.features(cfg), theirs, cfg)
-            if verdict and (best is None or verdict[1] > best[0]):
-                best = (verdict[1], KeptRef(batch_index=j), verdict[0], theirs)
-        for aid in sorted({aid for k in keys for aid in stored_buckets.get(k, ())}):
-            if aid in replaced:
-                continue  # its new content is a batch record, matched above
-            theirs = stored.get(aid, _EMPTY)
-            verdict = verify(item.features(cfg), theirs, cfg)
-            if verdict and (best is None or verdict[1] > best[0]):
-                best = (verdict[1], KeptRef(article_id=aid), verdict[0], theirs)
+        keys = item.band_keys.tolist()
+        refs = [KeptRef(batch_index=j) for j in sorted({j for k in keys for j in batch_buckets.get(k, ())})]
+        refs += [
+            KeptRef(article_id=aid)
+            for aid in sorted({aid for k in keys for aid in stored_buckets.get(k, ())})
+            if aid not in replaced  # a replaced row's new content is a batch record, matched above
+        ]
+        # (rank, score, ref, measure, kept side); ties go to the earliest candidate
+        best: tuple[int, float, KeptRef, str, Compared] | None = None
+        if refs:
+            kept = [
+                compared(r.batch_index) if r.article_id is None else stored.get(r.article_id, _NOTHING)
+                for r in refs
+            ]
+            for ref, theirs, verdict in zip(refs, kept, verify_many(compared(i), kept, cfg), strict=True):
+                if verdict and (best is None or (_RANK[verdict[0]], verdict[1]) > best[:2]):
+                    best = (_RANK[verdict[0]], verdict[1], ref, verdict[0], theirs)
         if best is not None:
-            score, ref, measure, theirs = best
+            _, score, ref, measure, theirs = best
             if ref.article_id is not None:
                 decisions[i] = stored_match(i, ref.article_id, measure, round(score, 4), theirs)
             else:
-                relation = relation_of(item.features(cfg), theirs, cfg)
+                relation = relation_of(item.features(cfg), theirs.text, cfg)
                 decisions[i] = Decision("near", ref, measure, round(score, 4), relation)
             continue
         decisions[i] = KEEP
@@ -249,3 +313,73 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
         for k in keys:
             batch_buckets[k].append(i)
     return decisions  # type: ignore[return-value]
+
+
+_NOTHING = Compared(EMPTY, context_of("", None, text_evidence("")))
+
+
+def _stored_stories(index: WarehouseIndex, ids: Collection[int], cfg: DedupConfig) -> dict[int, Compared]:
+    """Features and evidence of stored candidates, fetched and computed once per batch.
+
+    The text's part comes from :data:`RECENT` by content hash when the prepare
+    stage computed it for a recent batch, else from the stored body; headline
+    and time come with the hash in one query.
+    """
+    heads = index.heads(ids)
+    out: dict[int, Compared] = {}
+    missing = []
+    for aid, head in heads.items():
+        found = RECENT.get(head.content_hash, cfg.shingle_size)
+        if found is None:
+            missing.append(aid)
+        else:
+            out[aid] = Compared(found[0], context_of(head.title, head.published_at, found[1]))
+    if missing:
+        texts = index.dedup_texts(missing)
+        computed = features_of_batch([words(t) for t in texts.values()], cfg.shingle_size)
+        for (aid, text), feats in zip(texts.items(), computed, strict=True):
+            evidence = text_evidence(text)
+            head = heads[aid]
+            out[aid] = Compared(feats, context_of(head.title, head.published_at, evidence))
+            RECENT.put(head.content_hash, cfg.shingle_size, (feats, evidence))
+    return out
+
+
+class FeatureCache:
+    """Features and evidence of recently seen texts, by content hash: candidates are mostly recent.
+
+    A near duplicate usually follows its story within hours, so the stored
+    candidates of a batch are mostly articles of the last few batches, whose
+    features the prepare stage already computed. Features are a function of the
+    normalised dedup text alone, which the content hash identifies, so an entry
+    never goes stale (not even when a stored row is replaced: its hash changes).
+    Least recently used entries go first; the capacity follows the batch size.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[str, int], tuple[TextFeatures, TextEvidence]] = OrderedDict()
+
+    def hold(self, capacity: int) -> None:
+        """Keep at least ``capacity`` entries (the loader passes a few batches' worth)."""
+        self.capacity = max(self.capacity, capacity)
+
+    def get(self, content_hash: str, shingle_size: int) -> tuple[TextFeatures, TextEvidence] | None:
+        key = (content_hash, shingle_size)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    def put(self, content_hash: str, shingle_size: int, features: tuple[TextFeatures, TextEvidence]) -> None:
+        key = (content_hash, shingle_size)
+        self._entries[key] = features
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+RECENT = FeatureCache(4096)

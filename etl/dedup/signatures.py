@@ -1,4 +1,11 @@
-"""MinHash signatures (datasketch, computed in bulk) and the LSH band keys derived from them.
+"""MinHash signatures (datasketch's, computed in bulk with numpy) and the LSH band keys derived from them.
+
+A signature is exactly what ``datasketch.MinHash(num_perm, seed, scheme,
+hashfunc).update_batch(shingles)`` gives (tests check it on random texts), so
+stored signatures compare with any datasketch MinHash built with the same
+settings. Only the computation differs: the shingles of a whole batch are
+hashed once, then permuted and min-reduced per text in a few numpy calls
+instead of one ``MinHash`` object (and one array round trip) per text.
 
 Band keys are 64-bit integers: band ``i`` of a signature hashed together with
 ``i``, so equal keys mean "equal rows in the same band". The same keys serve
@@ -15,14 +22,16 @@ lead first, so both versions open with the same words.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from itertools import accumulate
 
 import numpy as np
 import xxhash
 from datasketch import MinHash
 from datasketch.hashfunc import sha1_hash32
+from datasketch.minhash import _fmix
 
 from etl.config import DedupConfig
-from etl.dedup.shingles import shingles_of
 from etl.text import words
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -37,35 +46,124 @@ HASHFUNCS = {"xxh32": xxhash.xxh32_intdigest, "sha1": sha1_hash32}
 
 def sign(texts: Sequence[str], cfg: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
     """Body signatures ``(n, num_perm)`` and every LSH key ``(n, key_count)`` of dedup texts."""
-    token_lists = [words(t) for t in texts]
-    signatures = compute_signatures((shingles_of(t, cfg.shingle_size) for t in token_lists), cfg)
+    return sign_tokens([words(t) for t in texts], cfg)
+
+
+def sign_tokens(token_lists: Sequence[list[str]], cfg: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sign` of texts already split into normalised words (``etl.text.words``)."""
+    hashfunc = HASHFUNCS[cfg.hashfunc]
+    hashes = [shingle_hashes(t, cfg.shingle_size, hashfunc) for t in token_lists]
+    signatures = minhash_rows(hashes, cfg, cfg.num_perm)
     keys = band_keys(signatures, cfg)
     if cfg.lead_bands:
-        leads = (shingles_of(t[: cfg.lead_words], cfg.shingle_size) for t in token_lists)
-        lead_sigs = compute_signatures(leads, cfg, num_perm=cfg.lead_bands * cfg.lead_rows)
+        lead = [_lead_hashes(h, t, cfg, hashfunc) for h, t in zip(hashes, token_lists, strict=True)]
+        lead_sigs = minhash_rows(lead, cfg, cfg.lead_bands * cfg.lead_rows)
         lead_keys = _keys(lead_sigs, cfg.lead_bands, cfg.lead_rows, first_band=cfg.bands)
         keys = np.hstack([keys, lead_keys])
     return signatures, keys
 
 
+def _lead_hashes(body: list[int], tokens: list[str], cfg: DedupConfig, hashfunc) -> list[int]:
+    """Shingle hashes of the first ``lead_words`` words: mostly the body's first ones, not rehashed."""
+    if len(tokens) <= cfg.lead_words:
+        return body
+    if cfg.lead_words > cfg.shingle_size:
+        return body[: cfg.lead_words - cfg.shingle_size + 1]
+    return shingle_hashes(tokens[: cfg.lead_words], cfg.shingle_size, hashfunc)
+
+
+def shingle_hashes(tokens: list[str], size: int, hashfunc) -> list[int]:
+    """``hashfunc`` of each word ``size``-gram's bytes, in text order (repeats included).
+
+    The bytes are those of ``etl.dedup.shingles.shingles_of``: the words joined by
+    one space, UTF-8. They are sliced out of the text encoded once, which is
+    cheaper than joining and encoding every shingle.
+    """
+    n = len(tokens)
+    if n == 0:
+        return []
+    joined = " ".join(tokens)
+    data = joined.encode("utf-8")
+    if n <= size:
+        return [hashfunc(data)]
+    ascii_only = len(data) == len(joined)
+    lengths = [len(t) if ascii_only else len(t.encode("utf-8")) for t in tokens]
+    starts = list(accumulate((ln + 1 for ln in lengths[:-1]), initial=0))
+    ends = [start + ln for start, ln in zip(starts, lengths, strict=True)]
+    span = size - 1
+    return [hashfunc(data[starts[i] : ends[i + span]]) for i in range(n - span)]
+
+
 def compute_signatures(
     shingle_sets: Iterable[Iterable[bytes]], cfg: DedupConfig, num_perm: int | None = None
 ) -> np.ndarray:
-    """One row of ``num_perm`` (default ``cfg.num_perm``) hash values per set, via ``MinHash.bulk``."""
+    """One row of ``num_perm`` (default ``cfg.num_perm``) hash values per set of shingle bytes."""
+    hashfunc = HASHFUNCS[cfg.hashfunc]
+    return minhash_rows([[hashfunc(s) for s in shingles] for shingles in shingle_sets], cfg, num_perm)
+
+
+@lru_cache(maxsize=16)
+def _datasketch_state(num_perm: int, seed: int, scheme: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """datasketch's own permutation parameters ``a``, ``b`` and empty sketch for these settings."""
+    m = MinHash(num_perm=num_perm, seed=seed, scheme=scheme)
+    a, b = m.permutations
+    return a, b, m.hashvalues
+
+
+# Shingle hashes permuted at once: bounds the temporary (chunk x num_perm) array to a few MiB.
+_CHUNK = 1 << 14
+
+
+def minhash_rows(
+    hash_lists: Sequence[Sequence[int]], cfg: DedupConfig, num_perm: int | None = None
+) -> np.ndarray:
+    """``(n, num_perm)`` uint64 MinHash values, one row per list of shingle hashes.
+
+    Row ``i`` equals ``MinHash(num_perm, seed=cfg.seed, scheme=cfg.scheme)``
+    updated with shingles hashing to ``hash_lists[i]``: the same permutations
+    and arithmetic (``affine32``/``affine64``: MurmurHash3 fmix, then ``a*h + b``
+    wrapping; ``legacy``: ``(a*h + b) mod (2^61 - 1)``, low 32 bits), and an
+    empty list gives datasketch's empty sketch (every value the maximum).
+    """
     num_perm = num_perm or cfg.num_perm
-    rows = [
-        m.hashvalues
-        for m in MinHash.generator(
-            (list(s) for s in shingle_sets),
-            num_perm=num_perm,
-            seed=cfg.seed,
-            scheme=cfg.scheme,
-            hashfunc=HASHFUNCS[cfg.hashfunc],
-        )
-    ]
-    if not rows:
-        return np.zeros((0, num_perm), dtype=np.uint64)
-    return np.vstack(rows).astype(np.uint64, copy=False)
+    a, b, empty = _datasketch_state(num_perm, cfg.seed, cfg.scheme)
+    n = len(hash_lists)
+    out = np.empty((n, num_perm), dtype=empty.dtype)
+    out[:] = empty
+    counts = np.fromiter((len(h) for h in hash_lists), dtype=np.int64, count=n)
+    total = int(counts.sum())
+    if total == 0:
+        return out.astype(np.uint64)
+    flat = np.fromiter((v for h in hash_lists for v in h), dtype=np.uint64, count=total)
+    if cfg.scheme == "legacy":
+        values = flat
+    else:
+        values = _fmix(flat.astype(empty.dtype), 64 if cfg.scheme == "affine64" else 32)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    present = counts > 0
+    a_col, b_col = a.reshape(-1, 1), b.reshape(-1, 1)
+    # A chunk holds whole texts (at least one), so each minimum covers exactly one text. Permuted
+    # values are laid out (num_perm, shingles): the per-text minimum runs along contiguous memory.
+    text = 0
+    while text < n:
+        last = max(int(np.searchsorted(starts, starts[text] + _CHUNK, side="right")), text + 1)
+        first, stop = starts[text], starts[last - 1] + counts[last - 1]
+        chunk = values[first:stop]
+        with np.errstate(over="ignore"):
+            if cfg.scheme == "legacy":
+                phv = np.bitwise_and((a_col * chunk + b_col) % _MERSENNE, _MAX32)
+            else:
+                phv = np.multiply.outer(a, chunk)
+                phv += b_col
+        rows = np.flatnonzero(present[text:last]) + text
+        if rows.size:
+            out[rows] = np.minimum.reduceat(phv, starts[rows] - first, axis=1).T
+        text = last
+    return out.astype(np.uint64, copy=False)
+
+
+_MERSENNE = np.uint64((1 << 61) - 1)
+_MAX32 = np.uint64((1 << 32) - 1)
 
 
 def band_keys(signatures: np.ndarray, cfg: DedupConfig) -> np.ndarray:

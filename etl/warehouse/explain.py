@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from etl.config import DedupConfig
+from etl.dedup.prepare import stored_keys
 from etl.dedup.shingles import containment, features, jaccard, word_similarity
-from etl.dedup.signatures import sign
 from etl.text import dedup_text
 from etl.warehouse.index import SqlIndex
 from etl.warehouse.models import Article, Duplicate, RejectRow
@@ -72,7 +73,7 @@ def explain(engine: Engine, query: str, cfg: DedupConfig, limit: int = 5) -> Exp
         out.found = "article" if out.article else "duplicate"
         text = dedup_text(subject["body"])
         mine = features(text, cfg.shingle_size)
-        keys = sign([text], cfg)[1][0]
+        keys = stored_keys([SimpleNamespace(**subject)], cfg)[1][0]
         index = SqlIndex(conn)
         ids = {aid for ids in index.candidates({int(k) for k in keys}).values() for aid in ids}
         ids.discard(subject["id"])

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from etl.config import DedupConfig
+from etl.dedup.matcher import StoredHead
 from etl.errors import IndexMismatchError
 from etl.text import dedup_text
 from etl.warehouse.models import Article, IndexSetting, LshBand
@@ -90,6 +91,19 @@ class SqlIndex:
             out.update({aid: dedup_text(body) for aid, body in rows})
         return out
 
+    def heads(self, ids: Collection[int]) -> dict[int, StoredHead]:
+        """Content hash, headline and time of stored candidates: what the rules need before any text."""
+        out: dict[int, StoredHead] = {}
+        for part in chunked(ids):
+            wanted = self._values(part, BigInteger)
+            rows = self.conn.execute(
+                select(Article.id, Article.content_hash, Article.title, Article.published_at).join(
+                    wanted, Article.id == wanted.c.value
+                )
+            )
+            out.update({aid: StoredHead(h, title or "", when) for aid, h, title, when in rows})
+        return out
+
     def published(self, ids: Collection[int]) -> dict[int, object]:
         out: dict[int, object] = {}
         for part in chunked(ids):
@@ -135,7 +149,8 @@ def reindex(engine, cfg: DedupConfig, chunk: int = 2000, progress=None) -> int:
     """
     from sqlalchemy import delete, update
 
-    from etl.dedup.signatures import sign, signature_to_bytes
+    from etl.dedup.prepare import stored_keys
+    from etl.dedup.signatures import signature_to_bytes
     from etl.warehouse.bulk import bulk_insert
     from etl.warehouse.load import take_dedup_lock
     from etl.warehouse.models import ArticleSignature
@@ -148,17 +163,20 @@ def reindex(engine, cfg: DedupConfig, chunk: int = 2000, progress=None) -> int:
         last_id = 0
         while True:
             rows = conn.execute(
-                select(Article.id, Article.body).where(Article.id > last_id).order_by(Article.id).limit(chunk)
+                select(Article.id, Article.body, Article.title, Article.published_at)
+                .where(Article.id > last_id)
+                .order_by(Article.id)
+                .limit(chunk)
             ).all()
             if not rows:
                 break
-            sigs, keys = sign([dedup_text(body) for _, body in rows], cfg)
+            sigs, keys = stored_keys(rows, cfg)
             bulk_insert(
                 conn,
                 ArticleSignature.__table__,
                 [
                     {"article_id": aid, "signature": signature_to_bytes(sigs[i], cfg)}
-                    for i, (aid, _) in enumerate(rows)
+                    for i, (aid, *_) in enumerate(rows)
                 ],
             )
             bulk_insert(
@@ -166,7 +184,7 @@ def reindex(engine, cfg: DedupConfig, chunk: int = 2000, progress=None) -> int:
                 LshBand.__table__,
                 [
                     {"band_key": k, "article_id": aid}
-                    for i, (aid, _) in enumerate(rows)
+                    for i, (aid, *_) in enumerate(rows)
                     for k in {int(x) for x in keys[i]}
                 ],
             )

@@ -1,0 +1,269 @@
+"""What a pair judgement needs of a story beyond its shingles: headline, entities, time, figures.
+
+Lexical similarity alone cannot tell a correction from tomorrow's template, or a
+dividend notice of one company from the same notice of another: the bodies can be
+word for word the same. Editors tell them apart by the headline (which company,
+which market), the time (a re-send comes within hours, the template recurs the
+next day) and exactly which figures changed. :class:`Context` holds those per
+story, computed once in the prepare stage; ``etl.dedup.rules`` weighs them.
+
+Figures are compared in a canonical form, so that formatting is not a change:
+``2,000`` and ``2000``, ``ten`` and ``10``, ``6-1/16`` and ``6.0625``, ``0.50``
+and ``0.5``, ``9:40 a.m.`` and ``0940 hrs`` are each one figure. Each text keeps
+its token sequence (word and figure ids, with figures marked) so a pair's word
+diff can say whether a figure *changed in place* ("0.25 cent" -> "0.50 cent"), as
+opposed to one side adding a paragraph with new figures (an update).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import xxhash
+
+from etl.text import normalise_for_hash
+
+# A re-issue marker opens the headline ("CORRECTED - ...", "RPT-...", "UPDATE 2-") or
+# stands in brackets ("(CORRECTED)"); "<RPT>" alone is a ticker, "market correction" a noun.
+_MARKER = r"(?:CORRECTED|CORRECTION|CORRECTS|RPT|REPEAT(?:ED)?|UPDATE[SD]?(?:\s+\d+)?|REFILE[D]?)"
+_TITLE_MARKERS = re.compile(
+    rf"^\W*(?:[(<]?{_MARKER}[)>]?\s*[-:]*\s*)+|\s*[(<]{_MARKER}[)>]\s*$", re.IGNORECASE
+)
+_TITLE_REISSUE = re.compile(rf"^\W*{_MARKER}\b(?!>)|\({_MARKER}\)", re.IGNORECASE)
+# In the body: a bracketed note anywhere ("(Corrects figure in third paragraph)"), or a
+# closing "-- corrects ..." line as wire services append to a corrected story.
+_BODY_REISSUE = re.compile(
+    r"\(\s*(?:corrected|correction|corrects?|rpt|repeats?|repeated|updates?|updated|adds|recasts)\b"
+    r"|--\s*(?:corrects?|corrected|correcting)\b",
+    re.IGNORECASE,
+)
+# A correction in particular: it replaces the version it corrects (see etl.dedup.matcher).
+_TITLE_CORRECTION = re.compile(r"^\W*CORRECT(?:ED|ION)\b|\(CORRECT(?:ED|ION)\)", re.IGNORECASE)
+_CORRECTS_NOTE = re.compile(r"\(\s*correct(?:s|ed|ing)\b|--\s*correct(?:s|ed|ing)\b", re.IGNORECASE)
+# Tickers as wire headlines carry them: "K MART <KM> FEBRUARY SALES" (also "<CLT.TO>").
+_TICKER = re.compile(r"<([A-Z][A-Z0-9.]{0,9})>")
+
+_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
+_TEENS = ["sixteen", "seventeen", "eighteen", "nineteen"]
+_NUMBER_WORDS = {w: i for i, w in enumerate([*_UNITS.split(), *_TEENS])}
+_NUMBER_WORDS |= {w: 10 * i for i, w in enumerate(["twenty", "thirty", "forty", "fifty"], start=2)}
+_NUMBER_WORDS |= {w: 10 * i for i, w in enumerate(["sixty", "seventy", "eighty", "ninety"], start=6)}
+_TOKEN = re.compile(
+    r"(?P<clock>\b\d{1,2}[:.]\d{2}\s*[ap]\.?\s?m\b\.?)"
+    r"|(?P<hhmm>\b\d{4}\s*(?:hrs|gmt|edt|est|bst|cet|local)\b)"
+    r"|(?P<mixed>\d+\s?-\s?\d+/\d+)"
+    r"|(?P<frac>\d+/\d+)"
+    r"|(?P<num>\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    r"|(?P<word>[^\W\d_]+)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TextEvidence:
+    """What the rules need of a compared text: a function of that text alone.
+
+    So it can be cached by content hash (see etl.dedup.matcher.RECENT) and sent
+    between processes in flat arrays (:func:`pack`). ``tokens``: ids of the
+    canonical tokens in order; ``is_figure`` marks the figures among them;
+    ``figures``: the set of canonical figures; ``reissue_note`` and
+    ``correction_note``: a "(corrects ...)" or "(adds ...)" note in the text.
+    """
+
+    reissue_note: bool
+    correction_note: bool
+    figures: frozenset[str]
+    tokens: np.ndarray
+    is_figure: np.ndarray
+
+    @property
+    def words(self) -> int:
+        return int(self.tokens.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Per-story evidence for the pair rules: the text's, plus headline and time.
+
+    ``title_words``: the headline's normalised words, re-issue markers removed;
+    ``tickers``: the ``<TICKER>`` codes in the headline; ``published``: POSIX
+    seconds, or None when the story carries no time.
+    """
+
+    title_words: frozenset[str]
+    tickers: frozenset[str]
+    title_reissue: bool
+    title_correction: bool
+    published: float | None
+    text: TextEvidence
+
+    @property
+    def reissue(self) -> bool:
+        return self.title_reissue or self.text.reissue_note
+
+    @property
+    def correction(self) -> bool:
+        return self.title_correction or self.text.correction_note
+
+    @property
+    def words(self) -> int:
+        return self.text.words
+
+    @property
+    def figures(self) -> frozenset[str]:
+        return self.text.figures
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return self.text.tokens
+
+    @property
+    def is_figure(self) -> np.ndarray:
+        return self.text.is_figure
+
+
+def base_title(title: str) -> str:
+    """The headline without re-issue markers ("CORRECTED - X" -> "X")."""
+    return _TITLE_MARKERS.sub("", title or "").strip()
+
+
+def canonical_tokens(text: str) -> list[tuple[str, bool]]:
+    """The text as (token, is_figure) pairs, figures in canonical form (see module docstring)."""
+    out: list[tuple[str, bool]] = []
+    for m in _TOKEN.finditer(unicodedata.normalize("NFKC", text)):
+        kind, raw = m.lastgroup, m.group(0)
+        if kind == "word":
+            low = raw.casefold()
+            if low in _NUMBER_WORDS:
+                out.append((str(_NUMBER_WORDS[low]), True))
+            else:
+                out.append((low, False))
+        else:
+            out.append((_canonical_figure(kind, raw), True))
+    return out
+
+
+def _canonical_figure(kind: str | None, raw: str) -> str:
+    digits = raw.replace(" ", "")
+    if kind == "clock":
+        hh, mm = re.split(r"[:.]", digits[:5].rstrip("apmAPM."), maxsplit=1)[:2]
+        hour = int(hh) % 12 + (12 if "p" in digits.lower() else 0)
+        return f"t{hour:02d}{int(mm[:2]):02d}"
+    if kind == "hhmm":
+        return f"t{digits[:4]}"
+    if kind == "mixed":
+        whole, frac = digits.split("-", 1)
+        num, den = frac.split("/")
+        return _number(int(whole) + (int(num) / int(den) if int(den) else 0))
+    if kind == "frac":
+        num, den = digits.split("/")
+        return _number(int(num) / int(den)) if int(den) else digits
+    return _number(float(digits.replace(",", "")))
+
+
+def _number(value: float) -> str:
+    return format(value, ".10g")
+
+
+_TOKEN_IDS: dict[str, int] = {}
+
+
+def _token_id(token: str) -> int:
+    found = _TOKEN_IDS.get(token)
+    if found is None:
+        if len(_TOKEN_IDS) > 500_000:
+            _TOKEN_IDS.clear()
+        found = _TOKEN_IDS[token] = xxhash.xxh3_64_intdigest(token.encode("utf-8"))
+    return found
+
+
+def text_evidence(compared: str) -> TextEvidence:
+    """The evidence of one compared (dedup) text."""
+    tokens = canonical_tokens(compared)
+    return TextEvidence(
+        reissue_note=bool(_BODY_REISSUE.search(compared)),
+        correction_note=bool(_CORRECTS_NOTE.search(compared)),
+        figures=frozenset(t for t, fig in tokens if fig),
+        tokens=np.fromiter((_token_id(t) for t, _ in tokens), dtype=np.uint64, count=len(tokens)),
+        is_figure=np.fromiter((fig for _, fig in tokens), dtype=bool, count=len(tokens)),
+    )
+
+
+def context_of(title: str, published: datetime | None, text: TextEvidence) -> Context:
+    """A story's evidence from its headline, its time and its text's evidence."""
+    return Context(
+        title_words=frozenset(normalise_for_hash(base_title(title)).split()),
+        tickers=frozenset(_TICKER.findall(title or "")),
+        title_reissue=bool(_TITLE_REISSUE.search(title or "")),
+        title_correction=bool(_TITLE_CORRECTION.search(title or "")),
+        published=published.timestamp() if published else None,
+        text=text,
+    )
+
+
+def pack(evidence: Sequence[TextEvidence]) -> tuple:
+    """Text evidence of a batch as a few flat arrays, to send between processes (see :func:`unpack`)."""
+    return (
+        np.fromiter((e.words for e in evidence), dtype=np.int64, count=len(evidence)),
+        np.concatenate([e.tokens for e in evidence]) if evidence else np.zeros(0, dtype=np.uint64),
+        np.concatenate([e.is_figure for e in evidence]) if evidence else np.zeros(0, dtype=bool),
+        [(e.reissue_note, e.correction_note, tuple(e.figures)) for e in evidence],
+    )
+
+
+def unpack(packed: tuple) -> list[TextEvidence]:
+    counts, tokens, is_figure, rest = packed
+    out, start = [], 0
+    for end, (reissue, correction, figures) in zip(np.cumsum(counts).tolist(), rest, strict=True):
+        span = slice(start, end)
+        out.append(TextEvidence(reissue, correction, frozenset(figures), tokens[span], is_figure[span]))
+        start = end
+    return out
+
+
+_DAY = 86400
+# Tickers share keys over four-day windows: a correction may follow its story by days.
+_TICKER_DAYS = 4
+_RERUN_MIN_WORDS = 100
+_MAX_TICKERS = 3
+
+
+def headline_keys(title: str, published: datetime | None, words: int) -> list[int]:
+    """Index keys that make stories with one headline (or ticker) near in time meet as candidates.
+
+    LSH on the texts cannot propose an earnings table filed twice in another layout,
+    or a correction that rewrote the numbers: their shingles barely overlap, their
+    headlines do not. Keys are bucketed by time so that a daily bulletin's headline
+    does not gather every day's issue under one key: a story gets the key of its
+    own window and of the next one, so any two stories within one window length
+    share a key. Headline keys pair stories within a day (a week for long stories,
+    which are re-run cut under their headline); ticker keys within four days. An
+    undated story (a feed without dates) gets one key for its headline.
+    """
+    head = normalise_for_hash(base_title(title))
+    tickers = sorted(set(_TICKER.findall(title or "")))[:_MAX_TICKERS]
+    keys: list[str] = []
+    if published is None:
+        if head:
+            keys.append(f"t|{head}")
+        return [_signed(k) for k in keys]
+    day = int(published.timestamp() // _DAY)
+    if head:
+        keys += [f"t|{head}|{day}", f"t|{head}|{day + 1}"]
+        if words >= _RERUN_MIN_WORDS:
+            week = day // 7
+            keys += [f"w|{head}|{week}", f"w|{head}|{week + 1}"]
+    window = day // _TICKER_DAYS
+    for ticker in tickers:
+        keys += [f"k|{ticker}|{window}", f"k|{ticker}|{window + 1}"]
+    return [_signed(k) for k in keys]
+
+
+def _signed(key: str) -> int:
+    """A 64-bit key as the index stores them (signed BIGINT), from a namespaced string."""
+    return int(np.uint64(xxhash.xxh3_64_intdigest(key.encode("utf-8"))).view(np.int64))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, filterfalse
 
 import numpy as np
 import xxhash
@@ -112,7 +112,7 @@ def features_of_batch(token_lists: Sequence[list[str]], size: int) -> list[TextF
             repeated = shingles[1:] == shingles[:-1]
             if repeated.any():
                 shingles = shingles[np.concatenate(([True], ~repeated))]
-        figures = frozenset(t for t in tokens if not t.isalpha() and _ASCII_DIGIT(t))
+        figures = frozenset(filter(_ASCII_DIGIT, filterfalse(str.isalpha, tokens)))
         out.append(TextFeatures(shingles=shingles, tokens=mine, figures=figures))
     return out
 

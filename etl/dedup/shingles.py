@@ -11,7 +11,11 @@ from etl.text import words
 
 @dataclass(frozen=True, slots=True)
 class TextFeatures:
-    """What verification compares, computed once per text: its word sequence and shingle set."""
+    """A text's word sequence and shingle byte strings, for ``newsetl explain`` and the quality oracle.
+
+    The matcher compares :class:`etl.dedup.features.TextFeatures` instead (the same
+    sets as sorted integer ids, computed in the prepare stage).
+    """
 
     tokens: list[str]
     shingles: set[bytes]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from itertools import accumulate
 
 import numpy as np
 import xxhash
@@ -86,12 +85,15 @@ def shingle_hashes(tokens: list[str], size: int, hashfunc) -> list[int]:
     data = joined.encode("utf-8")
     if n <= size:
         return [hashfunc(data)]
-    ascii_only = len(data) == len(joined)
-    lengths = [len(t) if ascii_only else len(t.encode("utf-8")) for t in tokens]
-    starts = list(accumulate((ln + 1 for ln in lengths[:-1]), initial=0))
-    ends = [start + ln for start, ln in zip(starts, lengths, strict=True)]
+    if len(data) == len(joined):  # ASCII: a word's bytes are its characters
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=n)
+    else:
+        lengths = np.fromiter((len(t.encode("utf-8")) for t in tokens), dtype=np.int64, count=n)
+    ends = np.cumsum(lengths + 1) - 1  # one past each word
+    starts = ends - lengths
     span = size - 1
-    return [hashfunc(data[starts[i] : ends[i + span]]) for i in range(n - span)]
+    windows = zip(starts[: n - span].tolist(), ends[span:].tolist(), strict=True)
+    return [hashfunc(data[a:b]) for a, b in windows]
 
 
 def compute_signatures(

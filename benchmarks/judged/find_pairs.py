@@ -9,7 +9,7 @@ product reads them: Reuters-21578 through ``etl.readers`` + ``etl.normalize``
 ids ``bbc:category/NNN``), the tass-scraper JSON through ``etl.readers``
 (ids ``tass:<link number>``). Measures are taken on the product's comparison
 text (``etl.text.dedup_text``): word 5-gram shingle Jaccard and containment of
-the smaller set.
+the smaller set (see ``stories.py``).
 
 Candidates: every pair sharing a rare shingle (document frequency <= ``--max-df``),
 every pair with the same normalised title, and each re-issue with its likeliest
@@ -41,15 +41,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from etl.dedup.shingles import containment, jaccard, shingles_of  # noqa: E402
-from etl.normalize import clean_body, clean_title, normalize  # noqa: E402
-from etl.readers import read_dump  # noqa: E402
-from etl.records import Article, RawRecord  # noqa: E402
-from etl.text import dedup_text, normalise_for_hash, words  # noqa: E402
+from stories import CORPORA, Story, all_stories  # noqa: E402
 
-CORPORA = REPO.parent / "shared" / "corpora"
-SHINGLE = 5
+from etl.dedup.shingles import containment, jaccard  # noqa: E402
+from etl.text import normalise_for_hash  # noqa: E402
+
 PACKETS = 6
 PACKET_WORDS = 600
 TOTAL = 720
@@ -79,128 +77,7 @@ SPREAD: dict[str, tuple[str, float, float]] = {
     "same_title_low_j": ("jaccard", 0.0, 0.3),
 }
 
-_MARKER = r"(?:CORRECTED|CORRECTION|RPT|REPEAT(?:ED)?|UPDATE[SD]?)"
-# A marker opens the headline ("CORRECTED - ...", "RPT-...") or stands in brackets
-# ("(CORRECTED)", "<CORRECTED>"); "<RPT>" alone is a ticker and "market correction" a noun.
-REISSUE_TITLE = re.compile(rf"^\W*{_MARKER}\b(?!>)|\({_MARKER}\)|^<{_MARKER}>", re.IGNORECASE)
-# In the body: a bracketed note anywhere ("(Corrects figure)", "(adds details)"), or a
-# line at the very start opening with such a word.
-REISSUE_NOTE = re.compile(
-    r"\(\s*(?:corrected|correction|corrects?|rpt|repeats?|repeated|updates?|updated|adds|adding|recasts)\b",
-    re.IGNORECASE,
-)
-REISSUE_LEAD = re.compile(
-    r"^\s*(?:corrected|correction|corrects?|rpt|repeats?|repeated|updates?|adds|adding|recasts)\b",
-    re.IGNORECASE | re.MULTILINE,
-)
-_TITLE_MARKERS = re.compile(
-    rf"^\W*(?:[(<]?{_MARKER}[)>]?\s*[-:]*\s*)+|\s*[(<]{_MARKER}[)>]\s*$", re.IGNORECASE
-)
 _CASED_WORD = re.compile(r"\w+")
-
-
-@dataclass(slots=True)
-class Story:
-    id: str
-    order: tuple
-    title: str
-    body: str
-    compared: str
-    date: str | None
-    shingles: set[bytes]
-    norm_title: str
-    reissue: bool
-
-
-def _story(sid: str, order: tuple, title: str, body: str, date: str | None) -> Story:
-    compared = dedup_text(body)
-    base_title = _TITLE_MARKERS.sub("", title).strip()
-    return Story(
-        id=sid,
-        order=order,
-        title=title,
-        body=body,
-        compared=compared,
-        date=date,
-        shingles=shingles_of(words(compared), SHINGLE),
-        norm_title=normalise_for_hash(base_title),
-        reissue=bool(
-            REISSUE_TITLE.search(title) or REISSUE_NOTE.search(body) or REISSUE_LEAD.search(body[:400])
-        ),
-    )
-
-
-# --- reading ------------------------------------------------------------------------------
-
-
-def reuters_stories() -> list[Story]:
-    """Reuters-21578 stories that normalise to an article, read as the product reads them."""
-    out = []
-    for path in sorted((CORPORA / "reuters21578").glob("reut2-*.sgm")):
-        for record in read_dump(path):
-            if not isinstance(record, RawRecord):
-                continue
-            article = normalize(record, "reuters")
-            if not isinstance(article, Article):
-                continue
-            newid = str(record.fields["newid"])
-            out.append(
-                _story(
-                    f"reuters:{newid}",
-                    ("reuters", int(newid)),
-                    article.title,
-                    article.body,
-                    record.fields.get("published"),  # type: ignore[arg-type]
-                )
-            )
-    return out
-
-
-def bbc_stories() -> list[Story]:
-    """BBC files: title line, blank line, paragraphs; UTF-8 with a Latin-1 fallback (sport/199)."""
-    out = []
-    for path in sorted((CORPORA / "bbc").glob("*/*.txt")):
-        if not path.stem.isdigit():
-            continue
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-        title, _, body = text.partition("\n")
-        category = path.parent.name
-        out.append(
-            _story(
-                f"bbc:{category}/{path.stem}",
-                ("bbc", category, int(path.stem)),
-                clean_title(title),
-                clean_body(body),
-                None,
-            )
-        )
-    return out
-
-
-def tass_stories() -> list[Story]:
-    out = []
-    for path in sorted((CORPORA / "tass-scraper").glob("*.json")):
-        for record in read_dump(path):
-            if not isinstance(record, RawRecord):
-                continue
-            article = normalize(record, "tass")
-            if not isinstance(article, Article):
-                continue
-            number = (article.url or "").rstrip("/").rsplit("/", 1)[-1] or str(record.ordinal)
-            out.append(
-                _story(
-                    f"tass:{number}",
-                    ("tass", int(number) if number.isdigit() else record.ordinal),
-                    article.title,
-                    article.body,
-                    article.published_at.isoformat() if article.published_at else None,
-                )
-            )
-    return out
 
 
 # --- candidates ---------------------------------------------------------------------------
@@ -524,7 +401,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         sys.exit(f"{CORPORA} is absent: the candidate pairs come from the real corpora")
 
     started = time.perf_counter()
-    stories = reuters_stories() + bbc_stories() + tass_stories()
+    stories = all_stories()
     print(f"{len(stories):,} stories read in {time.perf_counter() - started:.1f} s")
     candidates = shingle_candidates(stories, args.max_df) | title_candidates(stories)
     print(f"{len(candidates):,} candidate pairs ({time.perf_counter() - started:.1f} s)")

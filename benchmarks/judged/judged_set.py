@@ -238,10 +238,13 @@ def print_errors(
     limit: int,
     notes: Callable[[Judged], str] = lambda p: "",
 ) -> None:
-    """False positives (predicted same, read as different) and misses (read as same, not predicted)."""
+    """False positives (predicted same, read as different) and misses (read as same, not predicted).
+
+    Taken from the strata in turn, so the first few show every kind of error.
+    """
     for name, predict in methods.items():
-        fps = [p for p in pairs if p.label == "different" and predict(p)]
-        misses = [p for p in pairs if p.label == "same" and not predict(p)]
+        fps = _interleaved([p for p in pairs if p.label == "different" and predict(p)])
+        misses = _interleaved([p for p in pairs if p.label == "same" and not predict(p)])
         print(f"\n{name}: {len(fps)} false positive(s), {len(misses)} miss(es)")
         for kind, items in (("false positive", fps), ("miss", misses)):
             for p in items[:limit]:
@@ -258,3 +261,17 @@ def print_errors(
                     f"      A: {a.title[:70]}\n      B: {b.title[:70]}\n"
                     f"      reason: {p.reason or '-'}"
                 )
+
+
+def _interleaved(pairs: list[Judged]) -> list[Judged]:
+    """One pair of each stratum in turn (strata in order of first appearance)."""
+    groups: dict[str, list[Judged]] = {}
+    for p in pairs:
+        groups.setdefault(p.stratum, []).append(p)
+    out: list[Judged] = []
+    queues = list(groups.values())
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return out

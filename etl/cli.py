@@ -644,6 +644,8 @@ def _print_table(title: str, columns: Iterable[str], rows: Iterable[Iterable[str
 
 def _prefect_profile_api_url() -> str | None:
     """PREFECT_API_URL as set in the active Prefect profile (``prefect config set``)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
     from prefect.settings import PREFECT_API_URL
 
     return PREFECT_API_URL.value()

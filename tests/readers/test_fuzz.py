@@ -20,12 +20,13 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from etl.readers import SPECS, UNEXPECTED, read_dump
+from etl.readers.containers import sniff_container
 from etl.records import RawRecord, Reject, RejectReason
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -174,6 +175,9 @@ def test_mutated_dumps_give_only_records_and_rejects(sample, container, auto):
 )
 def test_every_jsonl_line_is_one_record_or_one_reject(lines, container):
     data = b"\n".join(lines) + b"\n"
+    # bytes that open with an archive's signature are read as that archive (one reject if it
+    # is not a readable one), whatever the name says: no line count to check then
+    assume(sniff_container(data) is None)
     items = read_all(*wrap("x.jsonl", data, container), "jsonl")
     if lines:
         lines[0] = lines[0].removeprefix(b"\xef\xbb\xbf")

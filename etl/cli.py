@@ -321,6 +321,7 @@ def explain(
         console.print(
             f"  kept copy: article {k['id']} {k['title']!r} ({k['locator']}), policy {settings.dedup.policy}"
         )
+        _print_word_diff(out.diff)
     if out.neighbours:
         _print_table(
             "nearest stored neighbours (LSH candidates; exact 5-gram Jaccard and containment, "
@@ -333,6 +334,18 @@ def explain(
         )
     else:
         console.print("  no other stored article shares an LSH band with it")
+
+
+def _print_word_diff(diff: list[str] | None) -> None:
+    """The dropped version against the kept one, words marked inline (etl.textdiff.word_diff)."""
+    if diff is None:
+        console.print("  text of the dropped version was not kept (loaded before duplicates.body_z)")
+    elif not diff:
+        console.print("  same words as the kept copy")
+    else:
+        console.print("  changes, dropped -> kept ([-removed-] {+added+}):")
+        for line in diff:
+            console.print(f"    {escape(line)}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from etl.config import DedupConfig
 from etl.dedup.prepare import stored_keys
 from etl.dedup.shingles import containment, features, jaccard, word_similarity
 from etl.text import dedup_text
+from etl.textdiff import unpack, word_diff
 from etl.warehouse.index import SqlIndex
 from etl.warehouse.models import Article, Duplicate, RejectRow
 
@@ -34,6 +35,9 @@ class Explanation:
     duplicate: dict | None = None
     kept: dict | None = None
     neighbours: list[Neighbour] = field(default_factory=list)
+    # for a dropped record: its word diff against the kept article ([] = same words);
+    # None when its text was not kept (rows loaded before duplicates.body_z)
+    diff: list[str] | None = None
 
 
 def _article(conn, article_id: int) -> dict | None:
@@ -62,6 +66,10 @@ def explain(engine: Engine, query: str, cfg: DedupConfig, limit: int = 5) -> Exp
             if row:
                 out.duplicate = dict(row._mapping)
                 out.kept = _article(conn, out.duplicate["duplicate_of"])
+                dropped = unpack(out.duplicate.pop("body_z", None))
+                out.duplicate["body"] = dropped
+                if dropped is not None and out.kept is not None:
+                    out.diff = word_diff(dropped, out.kept["body"])
         subject = out.article or out.kept
         if subject is None:
             row = conn.execute(

@@ -23,6 +23,7 @@ from etl.dedup.matcher import Decision, PreparedArticle, match_batch
 from etl.dedup.signatures import signature_to_bytes
 from etl.names import printable
 from etl.records import Reject
+from etl.textdiff import pack
 from etl.warehouse.bulk import bulk_insert
 from etl.warehouse.index import SqlIndex
 from etl.warehouse.ledger import utcnow
@@ -124,6 +125,7 @@ def _duplicate_row(p: PreparedArticle, d: Decision, kept_id: int, run_id: str, d
         "relation": d.relation,
         "similarity": d.similarity,
         "ingested_at": now,
+        "body_z": pack(a.body),
     }
 
 
@@ -274,6 +276,7 @@ def _replace_stored(conn: Connection, fresh, decisions, run_id: str, dump_id: in
                 "similarity": d.similarity,
                 "relation": d.relation,
                 "ingested_at": before.ingested_at,
+                "body_z": pack(before.body),
             }
         )
         row = _article_row(p, aid, run_id, dump_id, now)

@@ -157,6 +157,9 @@ class Duplicate(Base):
     relation: Mapped[str | None] = mapped_column(String(12))
     similarity: Mapped[float] = mapped_column(Float)
     ingested_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=text("CURRENT_TIMESTAMP"))
+    # the dropped record's body, zlib-compressed UTF-8 (etl.textdiff.pack), so explain can
+    # diff it against the kept article without the dump; NULL on rows loaded before it was kept
+    body_z: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class RejectRow(Base):

@@ -25,7 +25,7 @@ from flows.ingest import database_url, ingest
 from flows.report import publish_report
 
 
-@flow(name="backfill", log_prints=False)
+@flow(name="backfill", log_prints=False, flow_run_name="backfill {source} {start}..{end}")
 def backfill(
     source: str,
     start: str,

@@ -158,3 +158,25 @@ def test_backfill_and_its_days_are_named_for_what_they_handle(
     assert batches == [
         f"{kind} {day}.jsonl 1" for kind in ("load-batch", "prepare-batch") for day in DAYS[:2]
     ]
+
+
+def test_a_backfill_is_listed_by_newsetl_runs(prefect_harness, wire: Path, sqlite_url: str) -> None:
+    from etl.warehouse import ledger
+    from flows.backfill import backfill
+
+    backfill(source="wire", start=DAYS[0], end=DAYS[-1], db_url=sqlite_url, config_path=str(wire))
+
+    engine = make_engine(sqlite_url)
+    runs = ledger.recent_runs(engine)
+    engine.dispose()
+    backfills = [r for r in runs if r["kind"] == "backfill"]
+    assert len(backfills) == 1
+    row = backfills[0]
+    assert row["status"] == "completed"
+    assert row["parameters"] == {"source": "wire", "start": DAYS[0], "end": DAYS[-1]}
+    # the sums of its three day runs: 3 + 3 + 4 records, the day-3 re-issue a near duplicate
+    days = [r for r in runs if r["kind"] == "ingest"]
+    assert len(days) == 3
+    assert (row["records_read"], row["articles"], row["dumps_read"]) == (10, 9, 3)
+    assert row["exact_duplicates"] + row["near_duplicates"] == 1
+    assert row["finished_at"] is not None

@@ -692,7 +692,8 @@ def _watch_prefect(shown) -> Iterator[None]:
 
     Prefect's INFO lines on the console (one per batch, per dump) are replaced by the
     progress display unless --verbose; they still reach the Prefect API (the UI), and
-    warnings and errors still print.
+    warnings and errors still print, except the engine's traceback of an expected
+    failure (etl.quiet_errors) unless --debug.
     """
     from etl.console_progress import PrefectStartWatcher
     from etl.progress import observing
@@ -704,6 +705,11 @@ def _watch_prefect(shown) -> Iterator[None]:
     if not state.verbose:
         for h in consoles:
             h.setLevel(max(h.level, logging.WARNING))
+    if not state.debug:  # an expected failure is one line, printed by the CLI; --debug shows all
+        from etl.quiet_errors import QuietExpectedErrors
+
+        for h in consoles:
+            h.addFilter(QuietExpectedErrors())
     shown.waiting("starting Prefect's local server (the first start takes ~10-15 s)")
     try:
         with observing(shown):

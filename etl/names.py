@@ -31,3 +31,13 @@ def printable(text: str) -> str:
 def printable_path(path: str | bytes | os.PathLike) -> str:
     """A file name for people and for the ledger (bytes paths included)."""
     return printable(os.fsdecode(path))
+
+
+def dump_name(location: str) -> str:
+    """The short name people know a dump by: a path's file name, a URL's last path segment.
+
+    ``https://host/feeds/crawl.jsonl?day=3`` -> ``crawl.jsonl``; a location without
+    one (``https://host/``) stays whole. Credentials never reach it (they sit before the path).
+    """
+    name = location.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return printable(name or location)

@@ -9,6 +9,7 @@ bounded by the batch size: a dump is streamed, never loaded whole.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import glob
 import hashlib
 import os
@@ -35,7 +36,7 @@ from etl.dedup.features import unpack as unpack_features
 from etl.dedup.matcher import PreparedArticle
 from etl.dedup.prepare import index_keys
 from etl.errors import EtlError, TerminalError, WarehouseUnavailable, is_transient
-from etl.names import printable
+from etl.names import dump_name, printable
 from etl.normalize import normalize_all
 from etl.parallel import submit_prepare
 from etl.readers import HEAD_BYTES, detect_format, read_dump
@@ -244,6 +245,45 @@ class FutureLike(Protocol):
     def result(self) -> PreparedBatch: ...
 
 
+@dataclass(frozen=True, slots=True)
+class BatchRef:
+    """Which dump and which of its batches a ``prepare`` or ``load`` call handles.
+
+    ``number`` counts from 1 in the dump (a resumed dump goes on counting where
+    the loaded batches stopped), so it means the same batch across runs.
+    """
+
+    location: str
+    number: int
+
+    @property
+    def label(self) -> str:
+        """``crawl.jsonl 3``: the dump's file name (or a URL's last path segment) and the number."""
+        return f"{dump_name(self.location)} {self.number}"
+
+
+_current_batch: contextvars.ContextVar[BatchRef | None] = contextvars.ContextVar("batch", default=None)
+
+
+def current_batch() -> BatchRef | None:
+    """The batch that :func:`ingest_dump` is handing to its ``prepare`` or ``load`` right now.
+
+    A caller's stage functions (the Prefect tasks name their runs by it) read it
+    instead of the stage signatures growing an argument that only they need.
+    None outside such a call.
+    """
+    return _current_batch.get()
+
+
+@contextlib.contextmanager
+def _handling(ref: BatchRef) -> Iterator[None]:
+    token = _current_batch.set(ref)
+    try:
+        yield
+    finally:
+        _current_batch.reset(token)
+
+
 SubmitPrepareFn = Callable[[Sequence[RawRecord | Reject], str, DedupConfig], FutureLike]
 LoadFn = Callable[..., BatchCounts]
 ProgressFn = Callable[[str, BatchCounts], None]
@@ -336,19 +376,24 @@ def ingest_dump(
             first_ordinal=state.records_done if reread is not None else 0,
         )
         records = unknown.watch(_resume(read, state))
-    pending: deque[FutureLike] = deque()
+    pending: deque[tuple[BatchRef, FutureLike]] = deque()
 
     def load_next() -> None:
-        batch = pending.popleft().result()
-        counts = load(engine, batch, dump_id=state.id, run_id=run_id, source=source, cfg=cfg)
+        ref, future = pending.popleft()
+        batch = future.result()
+        with _handling(ref):
+            counts = load(engine, batch, dump_id=state.id, run_id=run_id, source=source, cfg=cfg)
         result.counts += counts
         result.prepare_seconds += batch.seconds
         if progress:
             progress(dump.location, result.counts)
 
     try:
-        for chunk in batched(records, settings.ingest.batch_size):
-            pending.append(prepare(chunk, source, cfg))
+        size = settings.ingest.batch_size
+        for chunk in batched(records, size):
+            ref = BatchRef(dump.location, chunk[0].ordinal // size + 1)
+            with _handling(ref):
+                pending.append((ref, prepare(chunk, source, cfg)))
             if len(pending) > max(0, lookahead):
                 load_next()
         while pending:

@@ -18,14 +18,15 @@ from prefect.states import Failed
 from etl.backfill import plan
 from etl.config import load_settings
 from etl.progress import observer
-from etl.warehouse import partitions
+from etl.runner import Heartbeat
+from etl.warehouse import ledger, partitions
 from etl.warehouse.db import engine_for
 from etl.warehouse.schema import prepare_warehouse
 from flows.ingest import database_url, ingest
 from flows.report import publish_report
 
 
-@flow(name="backfill", log_prints=False)
+@flow(name="backfill", log_prints=False, flow_run_name="backfill {source} {start}..{end}")
 def backfill(
     source: str,
     start: str,
@@ -72,6 +73,10 @@ def backfill(
             logger.info("%s: %s (%s)", p.day, "would run" if p.action == "run" else "skip", p.reason)
         return [{"day": p.day.isoformat(), "action": p.action, "reason": p.reason} for p in planned]
 
+    run_id = flow_run_id()
+    ledger.start_run(engine, run_id, "backfill", {"source": source, "start": start, "end": end})
+    day_runs: list[str] = []  # the ingest run of each day: the backfill's counts are their sums
+
     def one_day(day: datetime.date) -> dict:
         if via_deployment:
             # Same source, day and attempt: same flow run, however often the backfill is
@@ -79,7 +84,7 @@ def backfill(
             # forced re-run gets a key of its own.
             attempts = partitions.states(engine, source, day, day).get(day, {}).get("attempts", 0)
             key = f"{source}:{day.isoformat()}:{attempts}" + (f":force:{flow_run_id()}" if force else "")
-            return _run_deployment_day(via_deployment, source, day, engine, config_path, key)
+            return _run_deployment_day(via_deployment, source, day, engine, config_path, key, day_runs)
         # db_url only as given: a URL taken from the environment or a secret stays out of
         # the subflow's parameters.
         final = ingest(
@@ -90,6 +95,7 @@ def backfill(
             date=day.isoformat(),
             return_state=True,
         )
+        day_runs.append(str(final.state_details.flow_run_id or ""))
         link = _run_link(str(final.state_details.flow_run_id or ""))
         if not final.is_completed():
             return {
@@ -114,17 +120,25 @@ def backfill(
         }
 
     observer().partitions_planned(len(todo))
-    with ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
-        # copy_context: each subflow run links to this backfill run as its parent
-        futures = {pool.submit(contextvars.copy_context().run, one_day, day): day for day in todo}
-        for done, future in enumerate(as_completed(futures), start=1):
-            day = futures[future]
-            try:
-                results[day] = future.result()
-            except Exception as exc:  # the partition is marked failed by the subflow
-                results[day] = {"day": day.isoformat(), "status": "failed", "reason": str(exc)}
-            logger.info("[%d/%d] %s: %s", done, len(todo), day, results[day]["status"])
-            observer().partition_finished(day.isoformat(), results[day]["status"])
+    try:
+        # The heartbeat keeps the row "running" in the eyes of the day runs, which mark
+        # runs without one abandoned.
+        with Heartbeat(engine, run_id), ThreadPoolExecutor(max_workers=max(1, max_parallel)) as pool:
+            # copy_context: each subflow run links to this backfill run as its parent
+            futures = {pool.submit(contextvars.copy_context().run, one_day, day): day for day in todo}
+            for done, future in enumerate(as_completed(futures), start=1):
+                day = futures[future]
+                try:
+                    results[day] = future.result()
+                except Exception as exc:  # the partition is marked failed by the subflow
+                    results[day] = {"day": day.isoformat(), "status": "failed", "reason": str(exc)}
+                logger.info("[%d/%d] %s: %s", done, len(todo), day, results[day]["status"])
+                observer().partition_finished(day.isoformat(), results[day]["status"])
+    except BaseException as exc:
+        ledger.finish_backfill_run(
+            engine, run_id, ledger.RUN_FAILED, day_runs, f"{type(exc).__name__}: {exc}"
+        )
+        raise
 
     rows = [results[d] for d in sorted(results)]
     create_table_artifact(table=rows, key="backfill-partitions", description=f"backfill {source}")
@@ -135,6 +149,13 @@ def backfill(
         f"{len(todo)} run, {skipped} skipped, {len(failed)} failed\n"
         + "".join(f"\n- {r['day']}: failed: {r.get('reason') or r.get('note') or ''}" for r in failed),
         key="backfill-summary",
+    )
+    ledger.finish_backfill_run(
+        engine,
+        run_id,
+        ledger.RUN_FAILED if failed else ledger.COMPLETED,
+        day_runs,
+        "; ".join(f"{r['day']}: {r.get('reason') or ''}" for r in failed) or None,
     )
     publish_report(url)
     if failed:
@@ -162,7 +183,13 @@ def flow_run_id() -> str:
 
 
 def _run_deployment_day(
-    deployment: str, source: str, day: datetime.date, engine, config_path: str | None, key: str
+    deployment: str,
+    source: str,
+    day: datetime.date,
+    engine,
+    config_path: str | None,
+    key: str,
+    day_runs: list[str],
 ) -> dict:
     """Run one day through the ingest deployment and read its outcome from the partition ledger.
 
@@ -178,6 +205,7 @@ def _run_deployment_day(
         timeout=None,
         as_subflow=True,
     )
+    day_runs.append(str(flow_run.id))
     state = partitions.states(engine, source, day, day).get(day, {})
     status = state.get("status") or ("failed" if not flow_run.state.is_completed() else "done")
     if not flow_run.state.is_completed():

@@ -30,8 +30,9 @@ from prefect.utilities.annotations import quote
 from etl.backfill import record_outcome
 from etl.config import DedupConfig, Settings, load_settings, resolve_database_url
 from etl.errors import is_transient
+from etl.names import dump_name
 from etl.parallel import LocalPreparer, resolve_workers
-from etl.pipeline import PreparedBatch, load_prepared
+from etl.pipeline import PreparedBatch, current_batch, load_prepared
 from etl.records import RawRecord, Reject
 from etl.redact import has_userinfo
 from etl.runner import run_ingest
@@ -82,9 +83,24 @@ def _retry_if_transient(_task, _task_run, state) -> bool:
     return isinstance(exc, BaseException) and is_transient(exc)
 
 
-@task(name="prepare-batch", cache_policy=NO_CACHE)
+def _batch_run_name(kind: str):
+    """Task run names that say which batch of which dump: ``load-batch crawl.jsonl 3``."""
+
+    def name(parameters: dict) -> str:
+        return f"{kind} {parameters['label']}" if parameters.get("label") else kind
+
+    return name
+
+
+def _batch_label() -> str:
+    """The dump and batch number ``ingest_dump`` is handing over now (see etl.pipeline.current_batch)."""
+    ref = current_batch()
+    return ref.label if ref else ""
+
+
+@task(name="prepare-batch", cache_policy=NO_CACHE, task_run_name=_batch_run_name("prepare-batch"))
 def prepare_batch_task(
-    records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig, workers: int
+    records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig, workers: int, label: str = ""
 ) -> PreparedBatch:
     return _preparers.setdefault(workers, LocalPreparer(workers))(records, source, cfg).result()
 
@@ -93,9 +109,20 @@ def prepare_batch_task(
 _preparers: dict[int, LocalPreparer] = {}
 
 
-@task(name="load-batch", cache_policy=NO_CACHE, retry_condition_fn=_retry_if_transient)
+@task(
+    name="load-batch",
+    cache_policy=NO_CACHE,
+    retry_condition_fn=_retry_if_transient,
+    task_run_name=_batch_run_name("load-batch"),
+)
 def load_batch_task(
-    db_url: str, batch: PreparedBatch, dump_id: int, run_id: str, source: str, cfg: DedupConfig
+    db_url: str,
+    batch: PreparedBatch,
+    dump_id: int,
+    run_id: str,
+    source: str,
+    cfg: DedupConfig,
+    label: str = "",
 ) -> BatchCounts:
     return load_prepared(engine_for(db_url), batch, dump_id=dump_id, run_id=run_id, source=source, cfg=cfg)
 
@@ -125,7 +152,29 @@ def logical_day(source: str, config_path: str | None, given: str | None) -> date
     return scheduled.astimezone(tz).date()
 
 
-@flow(name="ingest", log_prints=False)
+def ingest_run_name() -> str:
+    """``ingest tass_daily 2024-03-04`` (a source's day) or ``ingest crawl.jsonl +2 more``.
+
+    The UI then says what a run handled; a scheduled run without a date is named
+    after the day it ingests (see :func:`logical_day`).
+    """
+    params = flow_run.parameters or {}
+    locations = list(params.get("locations") or [])
+    source = params.get("source")
+    if locations:
+        first = dump_name(str(locations[0]))
+        more = f" +{len(locations) - 1} more" if len(locations) > 1 else ""
+        return f"ingest {first}{more}"
+    if source:
+        try:
+            day = logical_day(source, params.get("config_path"), params.get("date")).isoformat()
+        except Exception:  # a bad source or date fails the run itself, with its own message
+            day = params.get("date") or ""
+        return f"ingest {source} {day}".rstrip()
+    return "ingest"
+
+
+@flow(name="ingest", log_prints=False, flow_run_name=ingest_run_name)
 def ingest(
     locations: list[str] | None = None,
     source: str | None = None,
@@ -159,13 +208,13 @@ def ingest(
     def prepare(records, src, cfg):
         # submit: the task runs in a thread of the task runner and waits on a worker
         # process, so the flow goes on to load the previous batch meanwhile.
-        return prepare_batch_task.submit(quote(records), src, cfg, workers)
+        return prepare_batch_task.submit(quote(records), src, cfg, workers, _batch_label())
 
     load_task = retrying_load_task(settings)
 
     def load(_engine, batch, *, dump_id, run_id, source, cfg):
         # db_url is a task argument, not a flow parameter: task arguments are not sent to the API.
-        return load_task(url, quote(batch), dump_id, run_id, source, cfg)
+        return load_task(url, quote(batch), dump_id, run_id, source, cfg, _batch_label())
 
     def progress(location: str, c: BatchCounts) -> None:
         logger.info(

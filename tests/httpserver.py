@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,6 +43,15 @@ def _basic(user: str, password: str) -> str:
 class Seen:
     path: str
     headers: dict[str, str]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up on a keep-alive connection (as requests does after an error
+    reply whose body it did not read) is normal here, not a traceback on stderr."""
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            super().handle_error(request, client_address)
 
 
 class ScriptedServer:
@@ -110,7 +120,7 @@ class ScriptedServer:
                 if reply.truncate_to is not None:
                     self.close_connection = True
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

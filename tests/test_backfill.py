@@ -125,3 +125,58 @@ def test_a_day_without_a_dump_is_empty_not_failed(prefect_harness, wire: Path, s
     )
     assert rows[0]["status"] == "empty"
     assert partition_states(sqlite_url)["2024-06-04"][0] == "empty"
+
+
+def flow_and_task_runs() -> tuple[list, list]:
+    from prefect import get_client
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_flow_runs(), await client.read_task_runs()
+
+    return run_coro_as_sync(read())
+
+
+def test_backfill_and_its_days_are_named_for_what_they_handle(
+    prefect_harness, wire: Path, sqlite_url: str
+) -> None:
+    from flows.backfill import backfill
+
+    state = backfill(
+        source="wire", start=DAYS[0], end=DAYS[1], db_url=sqlite_url, config_path=str(wire), return_state=True
+    )
+
+    flow_runs, task_runs = flow_and_task_runs()
+    parent = next(r for r in flow_runs if r.id == state.state_details.flow_run_id)
+    assert parent.name == f"backfill wire {DAYS[0]}..{DAYS[1]}"
+    # a subflow run hangs off a task run of its parent's flow run
+    in_parent = {t.id for t in task_runs if t.flow_run_id == parent.id}
+    days = {r.id: r.name for r in flow_runs if r.parent_task_run_id in in_parent}
+    assert sorted(days.values()) == [f"ingest wire {DAYS[0]}", f"ingest wire {DAYS[1]}"]
+    batches = sorted(t.name for t in task_runs if t.flow_run_id in days)
+    assert batches == [
+        f"{kind} {day}.jsonl 1" for kind in ("load-batch", "prepare-batch") for day in DAYS[:2]
+    ]
+
+
+def test_a_backfill_is_listed_by_newsetl_runs(prefect_harness, wire: Path, sqlite_url: str) -> None:
+    from etl.warehouse import ledger
+    from flows.backfill import backfill
+
+    backfill(source="wire", start=DAYS[0], end=DAYS[-1], db_url=sqlite_url, config_path=str(wire))
+
+    engine = make_engine(sqlite_url)
+    runs = ledger.recent_runs(engine)
+    engine.dispose()
+    backfills = [r for r in runs if r["kind"] == "backfill"]
+    assert len(backfills) == 1
+    row = backfills[0]
+    assert row["status"] == "completed"
+    assert row["parameters"] == {"source": "wire", "start": DAYS[0], "end": DAYS[-1]}
+    # the sums of its three day runs: 3 + 3 + 4 records, the day-3 re-issue a near duplicate
+    days = [r for r in runs if r["kind"] == "ingest"]
+    assert len(days) == 3
+    assert (row["records_read"], row["articles"], row["dumps_read"]) == (10, 9, 3)
+    assert row["exact_duplicates"] + row["near_duplicates"] == 1
+    assert row["finished_at"] is not None

@@ -134,3 +134,20 @@ def test_cli_ingests_a_url(http_server, tmp_path: Path, prefect_home: Path) -> N
     assert out.returncode == 0, out.stderr
     assert summary_value(out.stdout, "records read") == "8"
     assert sum(table_counts(db)) == 8
+
+
+def test_an_expected_fetch_failure_is_one_line_without_a_traceback(
+    http_server, tmp_path: Path, prefect_home: Path
+) -> None:
+    from tests.httpserver import Reply
+
+    url = http_server.route("/x.jsonl", Reply(status=500, body=b"down"))
+    out = newsetl(
+        "ingest", url, "--db", f"sqlite:///{tmp_path / 'w.db'}", cwd=tmp_path, prefect_home=prefect_home
+    )
+
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    # the retries say what they wait for, and the failure is said once
+    assert out.stderr.count("giving up after 6 attempts; last: HTTP 500") == 1, out.stderr
+    assert out.stderr.count("HTTP 500; retrying") == 5

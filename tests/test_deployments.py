@@ -21,6 +21,8 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
+from etl.warehouse import ledger
+from etl.warehouse.db import make_engine
 from tests.test_backfill import DAYS, counts, partition_states, serve_wire
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -132,6 +134,13 @@ def test_served_backfill_deployment_end_to_end(
         assert first.returncode == 0, first.stdout + first.stderr
         assert partition_states(pg_url) == {DAYS[0]: ("done", 3), DAYS[1]: ("done", 3), DAYS[2]: ("done", 4)}
         assert counts(pg_url) == (9, 1)
+        # the backfill has its own runs row, with the counts of the day runs of the workers
+        engine = make_engine(pg_url)
+        backfills = [r for r in ledger.recent_runs(engine) if r["kind"] == "backfill"]
+        engine.dispose()
+        assert [(r["status"], r["records_read"], r["dumps_read"]) for r in backfills] == [
+            ("completed", 10, 3)
+        ]
 
         second = trigger()
         assert second.returncode == 0, second.stdout + second.stderr

@@ -47,8 +47,11 @@ def test_ingest_flow_runs_batches_as_tasks_and_publishes_a_summary(
 
     flow_runs, task_runs, artifacts = run_coro_as_sync(task_runs_and_artifact())
     assert flow_runs[0].state.is_completed()
-    names = sorted(t.name.rsplit("-", 1)[0] for t in task_runs)
-    assert names.count("prepare-batch") == 3 and names.count("load-batch") == 3
+    # named for what they handle: the dump and its batch, not "prepare-batch-780"
+    assert flow_runs[0].name == "ingest wire.jsonl"
+    assert sorted(t.name for t in task_runs) == [
+        f"{kind} wire.jsonl {n}" for kind in ("load-batch", "prepare-batch") for n in (1, 2, 3)
+    ]
     by_key = {a.key: a for a in artifacts}
     assert "records read | 11" in by_key["ingest-summary"].data
     table = by_key["ingest-dumps"].data
@@ -116,3 +119,34 @@ def test_scheduled_run_ingests_the_day_it_was_scheduled_for(tmp_path: Path, monk
     monkeypatch.setattr(flow_run, "get_scheduled_start_time", lambda: scheduled)
     assert logical_day("moscow", str(config), None) == datetime.date(2024, 3, 5)
     assert logical_day("moscow", str(config), "2024-01-02") == datetime.date(2024, 1, 2)
+
+
+def test_ingest_runs_are_named_for_their_dumps_or_their_day(tmp_path: Path, monkeypatch) -> None:
+    import datetime
+
+    from prefect.runtime import flow_run
+
+    from flows.ingest import ingest_run_name
+
+    def named(**parameters) -> str:
+        monkeypatch.setattr(flow_run, "parameters", parameters, raising=False)
+        return ingest_run_name()
+
+    assert named(locations=["inbox/crawl.jsonl"]) == "ingest crawl.jsonl"
+    assert (
+        named(locations=["https://h/d/crawl.jsonl?day=3", "a.txt", "inbox/"]) == "ingest crawl.jsonl +2 more"
+    )
+    config = tmp_path / "sources.toml"
+    config.write_text(
+        '[sources.tass_daily]\nkind = "http"\nurl = "https://x/{date:%Y-%m-%d}"\n'
+        'timezone = "Europe/Moscow"\n',
+        encoding="utf-8",
+    )
+    assert (
+        named(source="tass_daily", date="2024-03-04", config_path=str(config))
+        == "ingest tass_daily 2024-03-04"
+    )
+    # a scheduled run without a date is named after the day it ingests (in the source's zone)
+    scheduled = datetime.datetime(2024, 3, 4, 22, 30, tzinfo=datetime.UTC)
+    monkeypatch.setattr(flow_run, "get_scheduled_start_time", lambda: scheduled)
+    assert named(source="tass_daily", config_path=str(config)) == "ingest tass_daily 2024-03-05"

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -179,6 +180,47 @@ def finish_run(
                 dumps_skipped=dumps_skipped,
                 error=printable(error) if error else None,
                 heartbeat_at=utcnow(),
+            )
+        )
+
+
+# The counts a run row carries; a backfill's are the sums of its day runs'.
+_COUNTED = (
+    "dumps_read",
+    "dumps_skipped",
+    "records_read",
+    "articles",
+    "exact_duplicates",
+    "near_duplicates",
+    "rejects",
+)
+
+
+def finish_backfill_run(
+    engine: Engine, run_id: str, status: str, day_run_ids: Sequence[str], error: str | None = None
+) -> None:
+    """Close a backfill's run row with the counts of the ingest runs of its days, summed.
+
+    Each day is an ingest run with its own row (written by whichever process ran
+    it, here or a worker); summing those rows gives the backfill the same columns,
+    so ``newsetl runs`` shows what it did without a second bookkeeping path.
+    """
+    _ACTIVE_RUNS.discard(run_id)
+    with engine.begin() as conn:
+        sums = conn.execute(
+            select(*(func.coalesce(func.sum(getattr(Run, c)), 0) for c in _COUNTED)).where(
+                Run.id.in_(list(day_run_ids)), Run.id != run_id
+            )
+        ).one()
+        conn.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(
+                status=status,
+                finished_at=utcnow(),
+                error=printable(error) if error else None,
+                heartbeat_at=utcnow(),
+                **{c: int(v) for c, v in zip(_COUNTED, sums, strict=True)},
             )
         )
 

@@ -53,15 +53,19 @@ _TEENS = ["sixteen", "seventeen", "eighteen", "nineteen"]
 _NUMBER_WORDS = {w: i for i, w in enumerate([*_UNITS.split(), *_TEENS])}
 _NUMBER_WORDS |= {w: 10 * i for i, w in enumerate(["twenty", "thirty", "forty", "fifty"], start=2)}
 _NUMBER_WORDS |= {w: 10 * i for i, w in enumerate(["sixty", "seventy", "eighty", "ninety"], start=6)}
-_TOKEN = re.compile(
-    r"(?P<clock>\b\d{1,2}[:.]\d{2}\s*[ap]\.?\s?m\b\.?)"
-    r"|(?P<hhmm>\b\d{4}\s*(?:hrs|gmt|edt|est|bst|cet|local)\b)"
-    r"|(?P<mixed>\d+\s?-\s?\d+/\d+)"
-    r"|(?P<frac>\d+/\d+)"
-    r"|(?P<num>\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-    r"|(?P<word>[^\W\d_]+)",
-    re.IGNORECASE,
+_FIGURE_KINDS = (
+    ("clock", r"\d{1,2}[:.]\d{2}\s*[ap]\.?\s?m\b\.?"),
+    ("hhmm", r"\d{4}\s*(?:hrs|gmt|edt|est|bst|cet|local)\b"),
+    ("mixed", r"\d+\s?-\s?\d+/\d+"),
+    ("frac", r"\d+/\d+"),
+    ("num", r"\d+(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"),
 )
+# One pass over a text: words, else figures in their written forms (words first: most
+# tokens are words, and the regex tries its alternatives in order).
+_TOKEN = re.compile(r"[^\W\d_]+|(?i:" + "|".join(f"(?:{p})" for _, p in _FIGURE_KINDS) + ")")
+_KIND = [(kind, re.compile(p, re.IGNORECASE)) for kind, p in _FIGURE_KINDS]
+_NUMBER_WORD_TEXT = {w: str(n) for w, n in _NUMBER_WORDS.items()}
+_CACHE_CAP = 500_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,17 +139,28 @@ def base_title(title: str) -> str:
 def canonical_tokens(text: str) -> list[tuple[str, bool]]:
     """The text as (token, is_figure) pairs, figures in canonical form (see module docstring)."""
     out: list[tuple[str, bool]] = []
-    for m in _TOKEN.finditer(unicodedata.normalize("NFKC", text)):
-        kind, raw = m.lastgroup, m.group(0)
-        if kind == "word":
-            low = raw.casefold()
-            if low in _NUMBER_WORDS:
-                out.append((str(_NUMBER_WORDS[low]), True))
-            else:
-                out.append((low, False))
+    for raw in _TOKEN.findall(unicodedata.normalize("NFKC", text)):
+        if raw[0].isdigit():
+            out.append((_canonical(raw), True))
         else:
-            out.append((_canonical_figure(kind, raw), True))
+            low = raw.casefold()
+            word = _NUMBER_WORD_TEXT.get(low)
+            out.append((low, False) if word is None else (word, True))
     return out
+
+
+_CANONICAL: dict[str, str] = {}
+
+
+def _canonical(raw: str) -> str:
+    """The canonical form of one written figure (cached: figures repeat across a batch)."""
+    found = _CANONICAL.get(raw)
+    if found is None:
+        if len(_CANONICAL) > _CACHE_CAP:
+            _CANONICAL.clear()
+        kind = next((k for k, pattern in _KIND if pattern.fullmatch(raw)), "num")
+        found = _CANONICAL[raw] = _canonical_figure(kind, raw)
+    return found
 
 
 def _canonical_figure(kind: str | None, raw: str) -> str:
@@ -183,14 +198,36 @@ def _token_id(token: str) -> int:
 
 
 def text_evidence(compared: str) -> TextEvidence:
-    """The evidence of one compared (dedup) text."""
-    tokens = canonical_tokens(compared)
+    """The evidence of one compared (dedup) text.
+
+    One regex pass and a dictionary lookup or two per token: this runs for every
+    article in the prepare stage.
+    """
+    ids: list[int] = []
+    mask: list[bool] = []
+    figures: set[str] = set()
+    token_ids, canonical, number_words = _TOKEN_IDS, _CANONICAL, _NUMBER_WORD_TEXT
+    for raw in _TOKEN.findall(unicodedata.normalize("NFKC", compared)):
+        if raw[0].isdigit():
+            token = canonical.get(raw) or _canonical(raw)
+            figure = True
+        else:
+            token = raw.casefold()
+            word = number_words.get(token)
+            figure = word is not None
+            if figure:
+                token = word
+        if figure:
+            figures.add(token)
+        tid = token_ids.get(token)
+        ids.append(tid if tid is not None else _token_id(token))
+        mask.append(figure)
     return TextEvidence(
         reissue_note=bool(_BODY_REISSUE.search(compared)),
         correction_note=bool(_CORRECTS_NOTE.search(compared)),
-        figures=frozenset(t for t, fig in tokens if fig),
-        tokens=np.fromiter((_token_id(t) for t, _ in tokens), dtype=np.uint64, count=len(tokens)),
-        is_figure=np.fromiter((fig for _, fig in tokens), dtype=bool, count=len(tokens)),
+        figures=frozenset(figures),
+        tokens=np.array(ids, dtype=np.uint64),
+        is_figure=np.array(mask, dtype=bool),
     )
 
 

@@ -150,6 +150,12 @@ def lexical(p: Pair) -> tuple[str, float] | None:
 CHANGED_SPAN_TOKENS = 8
 
 
+def _edit_reachable(p: Pair, level: float) -> bool:
+    """Whether the lengths allow a word-order similarity of ``level`` (LCS is at most the shorter text)."""
+    longer = max(p.a_text.word_count, p.b_text.word_count)
+    return 2 * p.shorter >= level * (p.shorter + longer)
+
+
 def changed_figure(a: Context, b: Context) -> bool:
     """A figure was replaced in place: a short span of the word diff has a figure on both sides.
 
@@ -229,7 +235,9 @@ def judge(p: Pair) -> tuple[str, float] | None:
         if cfg.figures_must_agree and changed_figure(p.a, p.b) and not (p.near and p.same_subject):
             return None  # the same wording with other figures: another day's or another item's report
         return verdict
-    shares_text = p.containment >= HEADLINE_CONTAINMENT or p.edit >= HEADLINE_EDIT
+    shares_text = p.containment >= HEADLINE_CONTAINMENT or (
+        _edit_reachable(p, HEADLINE_EDIT) and p.edit >= HEADLINE_EDIT
+    )
     same_headline = p.title_similarity >= SAME_SUBJECT_TITLE
     within_days = p.hours is None or p.hours <= CORRECTION_HOURS
     if p.reissue and within_days and (same_headline or (p.same_ticker and shares_text)):
@@ -250,6 +258,6 @@ def judge(p: Pair) -> tuple[str, float] | None:
     if p.hours is not None and p.hours <= REWRITE_HOURS and p.shorter >= REWRITE_MIN_WORDS:
         if p.containment >= REWRITE_CONTAINMENT:
             return ("containment", p.containment)
-        if p.edit >= REWRITE_EDIT:
+        if _edit_reachable(p, REWRITE_EDIT) and p.edit >= REWRITE_EDIT:
             return ("edit", p.edit)
     return None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -28,10 +29,10 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from etl.backfill import record_outcome
-from etl.config import DedupConfig, Settings, load_settings, resolve_database_url
+from etl.config import DedupConfig, Settings, load_settings, resolve_dask_address, resolve_database_url
 from etl.errors import is_transient
 from etl.parallel import LocalPreparer, resolve_workers
-from etl.pipeline import PreparedBatch, load_prepared
+from etl.pipeline import PreparedBatch, load_prepared, prepare_batch
 from etl.records import RawRecord, Reject
 from etl.redact import has_userinfo
 from etl.runner import run_ingest
@@ -93,6 +94,34 @@ def prepare_batch_task(
 _preparers: dict[int, LocalPreparer] = {}
 
 
+@task(name="prepare-batch", cache_policy=NO_CACHE)
+def prepare_on_cluster_task(
+    records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig
+) -> PreparedBatch:
+    """``prepare-batch`` as run by a Dask worker: the worker is the process, no local pool."""
+    return prepare_batch(records, source, cfg)
+
+
+def dask_preparer(stack: ExitStack, address: str):
+    """A ``SubmitPrepareFn`` that runs ``prepare-batch`` on the Dask cluster at ``address``.
+
+    The runner is opened here, for this flow run, rather than given to the flow with
+    ``with_options``, so that the address from a deployment's environment or config
+    file is honoured as well as the CLI's. Submitted tasks report to this flow run;
+    arguments and results travel pickled (PreparedBatch packs itself into flat arrays).
+    """
+    from prefect_dask import DaskTaskRunner
+
+    runner = stack.enter_context(DaskTaskRunner(address=address))
+
+    def prepare(records, src, cfg):
+        return runner.submit(
+            prepare_on_cluster_task, {"records": quote(list(records)), "source": src, "cfg": cfg}
+        )
+
+    return prepare
+
+
 @task(name="load-batch", cache_policy=NO_CACHE, retry_condition_fn=_retry_if_transient)
 def load_batch_task(
     db_url: str, batch: PreparedBatch, dump_id: int, run_id: str, source: str, cfg: DedupConfig
@@ -133,8 +162,13 @@ def ingest(
     db_url: str | None = None,
     config_path: str | None = None,
     date: str | None = None,
+    dask_address: str | None = None,
 ) -> RunSummary:
-    """Ingest dump files, folders, globs or URLs, or one day of a configured source."""
+    """Ingest dump files, folders, globs or URLs, or one day of a configured source.
+
+    With a Dask scheduler address (``dask_address``, else ``NEWSETL_DASK_ADDRESS``, else
+    ``[ingest] dask_address``) batches are prepared on that cluster; loading stays here.
+    """
     logger = get_run_logger()
     settings = load_settings(config_path)
     url = database_url(db_url, settings)
@@ -155,11 +189,17 @@ def ingest(
         )
 
     workers = resolve_workers(settings.ingest.workers)
+    cluster = resolve_dask_address(dask_address, settings)
+    stack = ExitStack()
 
     def prepare(records, src, cfg):
         # submit: the task runs in a thread of the task runner and waits on a worker
         # process, so the flow goes on to load the previous batch meanwhile.
         return prepare_batch_task.submit(quote(records), src, cfg, workers)
+
+    if cluster:
+        logger.info("preparing batches on the Dask cluster at %s", cluster)
+        prepare = dask_preparer(stack, cluster)
 
     load_task = retrying_load_task(settings)
 
@@ -205,6 +245,8 @@ def ingest(
                 what="marking the day failed",
             )
         raise
+    finally:
+        stack.close()  # the Dask client, when there is one
     if by_source:
         status = retry.call(record_outcome, engine_for(url), source, day, summary, what="recording the day")
         logger.info("partition %s %s: %s", source, day, status)

@@ -94,12 +94,29 @@ def prepare_batch_task(
 _preparers: dict[int, LocalPreparer] = {}
 
 
+class Sealed:
+    """A batch's records, opaque to Prefect's walk over task arguments.
+
+    ``quote`` does that job in-process, but it is a named tuple, and Dask rebuilds
+    tuples in task arguments as plain ones: the worker would get ``(records,)``.
+    """
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: Sequence[RawRecord | Reject]) -> None:
+        self.records = list(records)
+
+    def __getstate__(self) -> list:
+        return self.records
+
+    def __setstate__(self, records: list) -> None:
+        self.records = records
+
+
 @task(name="prepare-batch", cache_policy=NO_CACHE)
-def prepare_on_cluster_task(
-    records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig
-) -> PreparedBatch:
+def prepare_on_cluster_task(batch: Sealed, source: str, cfg: DedupConfig) -> PreparedBatch:
     """``prepare-batch`` as run by a Dask worker: the worker is the process, no local pool."""
-    return prepare_batch(records, source, cfg)
+    return prepare_batch(batch.records, source, cfg)
 
 
 def dask_preparer(stack: ExitStack, address: str):
@@ -115,9 +132,7 @@ def dask_preparer(stack: ExitStack, address: str):
     runner = stack.enter_context(DaskTaskRunner(address=address))
 
     def prepare(records, src, cfg):
-        return runner.submit(
-            prepare_on_cluster_task, {"records": quote(list(records)), "source": src, "cfg": cfg}
-        )
+        return runner.submit(prepare_on_cluster_task, {"batch": Sealed(records), "source": src, "cfg": cfg})
 
     return prepare
 

@@ -127,14 +127,31 @@ def dask_preparer(stack: ExitStack, address: str):
     file is honoured as well as the CLI's. Submitted tasks report to this flow run;
     arguments and results travel pickled (PreparedBatch packs itself into flat arrays).
     """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect_dask import DaskTaskRunner
 
     runner = stack.enter_context(DaskTaskRunner(address=address))
+    # A task run reports to the Prefect API named by the settings sent along with it.
+    # Without PREFECT_API_URL this process talks to its temporary local server, which a
+    # worker would not find (it would start one of its own): name that server's URL.
+    api_url = PREFECT_API_URL.value() or _local_server_api_url()
 
     def prepare(records, src, cfg):
-        return runner.submit(prepare_on_cluster_task, {"batch": Sealed(records), "source": src, "cfg": cfg})
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            return runner.submit(
+                prepare_on_cluster_task, {"batch": Sealed(records), "source": src, "cfg": cfg}
+            )
 
     return prepare
+
+
+def _local_server_api_url() -> str:
+    """The API URL of the temporary local server this process uses (started if need be)."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the instance Prefect's own clients use
+    server.start()  # a no-op when it runs already
+    return server.api_url
 
 
 @task(name="load-batch", cache_policy=NO_CACHE, retry_condition_fn=_retry_if_transient)

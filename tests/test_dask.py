@@ -180,7 +180,7 @@ def test_cli_with_dask_address_gives_the_local_warehouse(
         cwd=tmp_path,
         prefect_home=prefect_home,
     )
-    assert local.returncode == 0, local.stderr
+    assert local.returncode == 0, "local run: " + local.stderr
     on_dask = newsetl(
         "--config",
         str(config),
@@ -193,7 +193,7 @@ def test_cli_with_dask_address_gives_the_local_warehouse(
         cwd=tmp_path,
         prefect_home=prefect_home,
     )
-    assert on_dask.returncode == 0, on_dask.stderr
+    assert on_dask.returncode == 0, "run on Dask: " + on_dask.stderr
     rows = warehouse_rows(second_pg_url)
     assert rows == warehouse_rows(pg_url)
     # samples/README.md: 26 kept, 3 exact + 3 near duplicates, 3 rejects

@@ -478,6 +478,7 @@ def backfill(
     force: Annotated[bool, typer.Option(help="Run days already done or empty again.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Print what would run, run nothing.")] = False,
     db: DbOption = None,
+    dask_address: DaskOption = None,
 ) -> None:
     """Ingest a range of days of a source, one partition (flow run) per day; resumable."""
     from etl.backfill import plan
@@ -498,6 +499,10 @@ def backfill(
     console.print(f"{todo} day(s) to run, {len(planned) - todo} already done or empty")
     if not todo:
         return
+    cluster = _check_dask_early(dask_address, settings)
+    if cluster:
+        # Each day's ingest flow reads it from the environment, as deployment runs do.
+        os.environ["NEWSETL_DASK_ADDRESS"] = cluster
     _quiet_prefect(state.verbose)
     with _progress("backfill") as shown:
         shown.waiting("starting Prefect's local server (the first start takes ~10-15 s)")

@@ -229,3 +229,23 @@ def test_a_malformed_dask_address_in_the_environment_is_refused(tmp_path: Path, 
     )
     assert out.returncode == 2
     assert "NEWSETL_DASK_ADDRESS must be a Dask scheduler address" in out.stderr
+
+
+def test_dask_address_precedence_cli_then_environment_then_config(tmp_path: Path, monkeypatch) -> None:
+    from etl.config import load_settings, resolve_dask_address
+    from etl.errors import ConfigError
+
+    config = tmp_path / "newsetl.toml"
+    config.write_text('[ingest]\ndask_address = "tcp://config-host:8786"\n', encoding="utf-8")
+    settings = load_settings(config)
+    monkeypatch.delenv("NEWSETL_DASK_ADDRESS", raising=False)
+    assert resolve_dask_address(None, settings) == "tcp://config-host:8786"
+    monkeypatch.setenv("NEWSETL_DASK_ADDRESS", "tcp://env-host:8786")
+    assert resolve_dask_address(None, settings) == "tcp://env-host:8786"
+    assert resolve_dask_address("tcp://cli-host:8786", settings) == "tcp://cli-host:8786"
+    monkeypatch.delenv("NEWSETL_DASK_ADDRESS")
+    assert resolve_dask_address(None, load_settings(None)) is None
+
+    config.write_text('[ingest]\ndask_address = "config-host"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="ingest.dask_address must be a Dask scheduler address"):
+        load_settings(config)

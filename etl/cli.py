@@ -257,13 +257,17 @@ def _check_dask_early(cli_value: str | None, settings) -> str | None:
     address = resolve_dask_address(cli_value, settings)
     if not address:
         return None
-    try:
-        import distributed
-        import prefect_dask  # noqa: F401 - the flow's task runner
-    except ImportError as exc:
+    from importlib.util import find_spec
+
+    # Looked up, not imported: importing prefect_dask imports Prefect, whose settings
+    # must not be read before _quiet_prefect sets the local server's defaults.
+    missing = [name for name in ("distributed", "prefect_dask") if find_spec(name) is None]
+    if missing:
         raise TerminalError(
-            f"a Dask address was given but {exc.name} is not installed: pip install 'newsetl[dask]'"
-        ) from exc
+            f"a Dask address was given but {', '.join(missing)} is not installed: pip install 'newsetl[dask]'"
+        )
+    import distributed
+
     try:
         with distributed.Client(address, timeout=3, set_as_default=False):
             pass

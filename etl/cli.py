@@ -271,7 +271,7 @@ def _check_dask_early(cli_value: str | None, settings) -> str | None:
     try:
         with distributed.Client(address, timeout=3, set_as_default=False):
             pass
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:  # ValueError: an unknown scheme such as foo://
         raise TerminalError(f"no Dask scheduler answers at {address}: {exc}") from exc
     return address
 

@@ -125,8 +125,8 @@ class IngestConfig:
             raise ConfigError("ingest.workers must be -1 (auto), 0 (inline) or a positive number")
 
 
-# scheme://host:port or host:port; IPv6 hosts in brackets. The scheme names a Dask comm (tcp, tls, ...).
-_DASK_ADDRESS = re.compile(r"^([a-z][a-z0-9+]*://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}$")
+# scheme://host:port or host:port; IPv6 hosts in brackets. The scheme is one of Dask's network comms.
+_DASK_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss)://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}$")
 
 
 def check_dask_address(value: object, what: str) -> str:

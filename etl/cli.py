@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from etl.config import load_settings, resolve_database_url
+from etl.config import load_settings, resolve_dask_address, resolve_database_url
 from etl.errors import EtlError, TerminalError
 
 app = typer.Typer(
@@ -41,6 +41,17 @@ dedup_app = typer.Typer(help="Near-duplicate index commands.", no_args_is_help=T
 app.add_typer(dedup_app, name="dedup")
 
 DEFAULT_REPORT = Path("data/report.html")
+
+DaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        help="Prepare batches on this Dask scheduler (tcp://HOST:PORT; needs newsetl[dask]); "
+        "loading stays in this process. Default: $NEWSETL_DASK_ADDRESS, then [ingest] dask_address "
+        "in the config, else local worker processes.",
+        show_default=False,
+    ),
+]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -128,6 +139,7 @@ def ingest(
         ),
     ] = "auto",
     db: DbOption = None,
+    dask_address: DaskOption = None,
 ) -> None:
     """Ingest dumps: fetch or pick up, parse, normalise, drop duplicates, load; prints a summary."""
     from etl.pipeline import discover
@@ -149,6 +161,7 @@ def ingest(
             )
         get_source(source, state.config)
     _check_warehouse_early(db, settings)
+    cluster = _check_dask_early(dask_address, settings)
     _quiet_prefect(state.verbose)
     started = time.perf_counter()
     from etl.sources.credentials import hold
@@ -168,6 +181,7 @@ def ingest(
                 format=format,
                 config_path=state.config,
                 date=logical_day.isoformat() if logical_day else None,
+                dask_address=cluster,
             )
     summary.elapsed = time.perf_counter() - started
     _print_summary(summary)
@@ -232,6 +246,34 @@ def _check_warehouse_early(db: str | None, settings) -> None:
     if settings.warehouse.url_secret_block and not (db or os.environ.get("NEWSETL_DATABASE_URL")):
         return
     _ready_warehouse(resolve_database_url(db, settings), settings)
+
+
+def _check_dask_early(cli_value: str | None, settings) -> str | None:
+    """The Dask scheduler address to prepare on, checked to answer before Prefect starts.
+
+    A typo, a stopped scheduler or a missing ``newsetl[dask]`` install is then one line
+    and exit code 2 within seconds, not a failed flow run after Prefect's start-up.
+    """
+    address = resolve_dask_address(cli_value, settings)
+    if not address:
+        return None
+    from importlib.util import find_spec
+
+    # Looked up, not imported: importing prefect_dask imports Prefect, whose settings
+    # must not be read before _quiet_prefect sets the local server's defaults.
+    missing = [name for name in ("distributed", "prefect_dask") if find_spec(name) is None]
+    if missing:
+        raise TerminalError(
+            f"a Dask address was given but {', '.join(missing)} is not installed: pip install 'newsetl[dask]'"
+        )
+    import distributed
+
+    try:
+        with distributed.Client(address, timeout=3, set_as_default=False):
+            pass
+    except (OSError, TimeoutError, ValueError) as exc:  # ValueError: an unknown scheme such as foo://
+        raise TerminalError(f"no Dask scheduler answers at {address}: {exc}") from exc
+    return address
 
 
 def _engine(db: str | None):
@@ -453,6 +495,7 @@ def backfill(
     force: Annotated[bool, typer.Option(help="Run days already done or empty again.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Print what would run, run nothing.")] = False,
     db: DbOption = None,
+    dask_address: DaskOption = None,
 ) -> None:
     """Ingest a range of days of a source, one partition (flow run) per day; resumable."""
     from etl.backfill import plan
@@ -473,6 +516,10 @@ def backfill(
     console.print(f"{todo} day(s) to run, {len(planned) - todo} already done or empty")
     if not todo:
         return
+    cluster = _check_dask_early(dask_address, settings)
+    if cluster:
+        # Each day's ingest flow reads it from the environment, as deployment runs do.
+        os.environ["NEWSETL_DASK_ADDRESS"] = cluster
     _quiet_prefect(state.verbose)
     with _progress("backfill") as shown:
         shown.waiting("starting Prefect's local server (the first start takes ~10-15 s)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -107,8 +108,12 @@ class IngestConfig:
     # The largest record a reader accepts, in bytes (one JSONL line, one array element,
     # one CSV row, one TASS/Reuters article, one feed entry, one WARC payload, one text file).
     max_record_bytes: int = 10 * 1024 * 1024
+    # A Dask scheduler (tcp://HOST:PORT) to prepare batches on instead of local processes.
+    dask_address: str | None = None
 
     def __post_init__(self) -> None:
+        if self.dask_address is not None:
+            check_dask_address(self.dask_address, "ingest.dask_address")
         if self.batch_size < 1:
             raise ConfigError("ingest.batch_size must be at least 1")
         if not MIN_RECORD_BYTES <= self.max_record_bytes <= MAX_RECORD_BYTES:
@@ -118,6 +123,17 @@ class IngestConfig:
             )
         if self.workers < -1:
             raise ConfigError("ingest.workers must be -1 (auto), 0 (inline) or a positive number")
+
+
+# scheme://host:port or host:port; IPv6 hosts in brackets. The scheme is one of Dask's network comms.
+_DASK_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss)://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}$")
+
+
+def check_dask_address(value: object, what: str) -> str:
+    """``value`` when it looks like a Dask scheduler address; a ConfigError naming ``what`` otherwise."""
+    if not isinstance(value, str) or not _DASK_ADDRESS.match(value):
+        raise ConfigError(f"{what} must be a Dask scheduler address such as tcp://HOST:8786, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,3 +237,16 @@ def resolve_database_url(
     if settings.warehouse.url_secret_block and resolve_secret is not None:
         return resolve_secret(settings.warehouse.url_secret_block)
     return settings.warehouse.url or DEFAULT_DATABASE_URL
+
+
+def resolve_dask_address(cli_value: str | None, settings: Settings) -> str | None:
+    """The Dask scheduler to prepare on: ``--dask-address``, ``NEWSETL_DASK_ADDRESS``, the config, or none.
+
+    None means the local path (worker processes of this machine, ``[ingest] workers``).
+    """
+    if cli_value:
+        return check_dask_address(cli_value, "--dask-address")
+    env = os.environ.get("NEWSETL_DASK_ADDRESS")
+    if env:
+        return check_dask_address(env, "NEWSETL_DASK_ADDRESS")
+    return settings.ingest.dask_address

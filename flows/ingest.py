@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -28,11 +29,11 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from etl.backfill import record_outcome
-from etl.config import DedupConfig, Settings, load_settings, resolve_database_url
+from etl.config import DedupConfig, Settings, load_settings, resolve_dask_address, resolve_database_url
 from etl.errors import is_transient
 from etl.names import dump_name
 from etl.parallel import LocalPreparer, resolve_workers
-from etl.pipeline import PreparedBatch, current_batch, load_prepared
+from etl.pipeline import PreparedBatch, current_batch, load_prepared, prepare_batch
 from etl.records import RawRecord, Reject
 from etl.redact import has_userinfo
 from etl.runner import run_ingest
@@ -109,6 +110,67 @@ def prepare_batch_task(
 _preparers: dict[int, LocalPreparer] = {}
 
 
+class Sealed:
+    """A batch's records, opaque to Prefect's walk over task arguments.
+
+    ``quote`` does that job in-process, but it is a named tuple, and Dask rebuilds
+    tuples in task arguments as plain ones: the worker would get ``(records,)``.
+    """
+
+    __slots__ = ("records",)
+
+    def __init__(self, records: Sequence[RawRecord | Reject]) -> None:
+        self.records = list(records)
+
+    def __getstate__(self) -> list:
+        return self.records
+
+    def __setstate__(self, records: list) -> None:
+        self.records = records
+
+
+@task(name="prepare-batch", cache_policy=NO_CACHE, task_run_name=_batch_run_name("prepare-batch"))
+def prepare_on_cluster_task(batch: Sealed, source: str, cfg: DedupConfig, label: str = "") -> PreparedBatch:
+    """``prepare-batch`` as run by a Dask worker: the worker is the process, no local pool."""
+    return prepare_batch(batch.records, source, cfg)
+
+
+def dask_preparer(stack: ExitStack, address: str):
+    """A ``SubmitPrepareFn`` that runs ``prepare-batch`` on the Dask cluster at ``address``.
+
+    The runner is opened here, for this flow run, rather than given to the flow with
+    ``with_options``, so that the address from a deployment's environment or config
+    file is honoured as well as the CLI's. Submitted tasks report to this flow run;
+    arguments and results travel pickled (PreparedBatch packs itself into flat arrays).
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect_dask import DaskTaskRunner
+
+    runner = stack.enter_context(DaskTaskRunner(address=address))
+    # A task run reports to the Prefect API named by the settings sent along with it.
+    # Without PREFECT_API_URL this process talks to its temporary local server, which a
+    # worker would not find (it would start one of its own): name that server's URL.
+    api_url = PREFECT_API_URL.value() or _local_server_api_url()
+
+    def prepare(records, src, cfg):
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            return runner.submit(
+                prepare_on_cluster_task,
+                {"batch": Sealed(records), "source": src, "cfg": cfg, "label": _batch_label()},
+            )
+
+    return prepare
+
+
+def _local_server_api_url() -> str:
+    """The API URL of the temporary local server this process uses (started if need be)."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the instance Prefect's own clients use
+    server.start()  # a no-op when it runs already
+    return server.api_url
+
+
 @task(
     name="load-batch",
     cache_policy=NO_CACHE,
@@ -182,8 +244,13 @@ def ingest(
     db_url: str | None = None,
     config_path: str | None = None,
     date: str | None = None,
+    dask_address: str | None = None,
 ) -> RunSummary:
-    """Ingest dump files, folders, globs or URLs, or one day of a configured source."""
+    """Ingest dump files, folders, globs or URLs, or one day of a configured source.
+
+    With a Dask scheduler address (``dask_address``, else ``NEWSETL_DASK_ADDRESS``, else
+    ``[ingest] dask_address``) batches are prepared on that cluster; loading stays here.
+    """
     logger = get_run_logger()
     settings = load_settings(config_path)
     url = database_url(db_url, settings)
@@ -204,11 +271,17 @@ def ingest(
         )
 
     workers = resolve_workers(settings.ingest.workers)
+    cluster = resolve_dask_address(dask_address, settings)
+    stack = ExitStack()
 
     def prepare(records, src, cfg):
         # submit: the task runs in a thread of the task runner and waits on a worker
         # process, so the flow goes on to load the previous batch meanwhile.
         return prepare_batch_task.submit(quote(records), src, cfg, workers, _batch_label())
+
+    if cluster:
+        logger.info("preparing batches on the Dask cluster at %s", cluster)
+        prepare = dask_preparer(stack, cluster)
 
     load_task = retrying_load_task(settings)
 
@@ -254,6 +327,8 @@ def ingest(
                 what="marking the day failed",
             )
         raise
+    finally:
+        stack.close()  # the Dask client, when there is one
     if by_source:
         status = retry.call(record_outcome, engine_for(url), source, day, summary, what="recording the day")
         logger.info("partition %s %s: %s", source, day, status)

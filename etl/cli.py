@@ -8,15 +8,16 @@ usage or configuration.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -166,23 +167,16 @@ def ingest(
     started = time.perf_counter()
     from etl.sources.credentials import hold
 
-    with _progress("ingest") as shown:
-        shown.waiting("starting Prefect's local server (the first start takes ~10-15 s)")
-        _start_prefect()
-        shown.waiting("importing Prefect")
-        from flows.ingest import ingest as ingest_flow
-
-        _database_url_to_environment(db)
-        with _watch_prefect(shown):
-            summary = ingest_flow(
-                # Flow parameters are stored by Prefect: URLs go redacted, their credentials stay in memory.
-                locations=[hold(loc) if is_url(loc) else loc for loc in locations],
-                source=source,
-                format=format,
-                config_path=state.config,
-                date=logical_day.isoformat() if logical_day else None,
-                dask_address=cluster,
-            )
+    with _running_flow("ingest", db, lambda: importlib.import_module("flows.ingest").ingest) as ingest_flow:
+        summary = ingest_flow(
+            # Flow parameters are stored by Prefect: URLs go redacted, their credentials stay in memory.
+            locations=[hold(loc) if is_url(loc) else loc for loc in locations],
+            source=source,
+            format=format,
+            config_path=state.config,
+            date=logical_day.isoformat() if logical_day else None,
+            dask_address=cluster,
+        )
     summary.elapsed = time.perf_counter() - started
     _print_summary(summary)
     _print_report_path()
@@ -521,23 +515,16 @@ def backfill(
         # Each day's ingest flow reads it from the environment, as deployment runs do.
         os.environ["NEWSETL_DASK_ADDRESS"] = cluster
     _quiet_prefect(state.verbose)
-    with _progress("backfill") as shown:
-        shown.waiting("starting Prefect's local server (the first start takes ~10-15 s)")
-        _start_prefect()
-        shown.waiting("importing Prefect")
-        from flows.backfill import backfill as backfill_flow
-
-        _database_url_to_environment(db)
-        with _watch_prefect(shown):
-            final = backfill_flow(
-                source=source,
-                start=start,
-                end=end,
-                max_parallel=max_parallel,
-                force=force,
-                config_path=state.config,
-                return_state=True,
-            )
+    with _running_flow("backfill", db, lambda: importlib.import_module("flows.backfill").backfill) as flow:
+        final = flow(
+            source=source,
+            start=start,
+            end=end,
+            max_parallel=max_parallel,
+            force=force,
+            config_path=state.config,
+            return_state=True,
+        )
     rows = final.result(raise_on_failure=False)
     if isinstance(rows, BaseException):
         raise rows
@@ -731,6 +718,23 @@ def _progress(what: str):
 
     interval = float(os.environ.get("NEWSETL_PROGRESS_INTERVAL", "10"))
     return ConsoleProgress(err_console, choose_mode(err_console, state.quiet), interval=interval, what=what)
+
+
+@contextmanager
+def _running_flow(what: str, db: str | None, load_flow: Callable[[], Any]) -> Iterator[Any]:
+    """Progress display, Prefect's local server and the warehouse URL, around one flow call.
+
+    Yields the flow ``load_flow`` imports: importing it sets up Prefect's console
+    logging, which the progress display then takes over.
+    """
+    with _progress(what) as shown:
+        shown.waiting("starting Prefect's local server (the first start takes ~10-15 s)")
+        _start_prefect()
+        shown.waiting("importing Prefect")
+        flow = load_flow()
+        _database_url_to_environment(db)
+        with _watch_prefect(shown):
+            yield flow
 
 
 @contextmanager

@@ -83,3 +83,19 @@ def test_words_of_punctuation_only_text_is_empty():
 def test_paragraphs_collapse_every_kind_of_whitespace_to_one_space():
     body = "Prices rose\u3000\u3000sharply\x1con\u2028Friday,\t\tit said.\n\nSecond\u00a0 paragraph ."
     assert paragraphs(body) == ["Prices rose sharply on Friday, it said.", "Second paragraph ."]
+
+
+def test_a_results_table_with_a_note_is_compared_whole() -> None:
+    from etl.text import dedup_text
+
+    table = (
+        "Shr 41 cts vs 35 cts\nNet 2,101,000 vs 1,782,000\nRevs 45.6 mln vs 40.1 mln\n"
+        "Avg shrs 5,123,000 vs 5,090,000\n\nNOTE: Results restated for discontinued operations."
+    )
+    compared = dedup_text(table)
+    assert "Net 2,101,000 vs 1,782,000" in compared and "NOTE: Results restated" in compared
+    # a story with a short headline-like line still compares its prose only
+    story = (
+        "Related: Markets rally\n\n" + "The minister said the talks would resume next week in Geneva. " * 3
+    )
+    assert "Related" not in dedup_text(story)

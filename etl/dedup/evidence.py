@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 import xxhash
@@ -185,61 +186,90 @@ def _number(value: float) -> str:
     return format(value, ".10g")
 
 
-_TOKEN_IDS: dict[str, int] = {}
+class _Slots(dict):
+    """Raw token (as written) -> slot in the token tables; a miss fills the slot once.
+
+    A text's tokens then map to slots in one C-level pass (``map`` over
+    ``__getitem__``), and ids, figure marks and canonical figures come from the
+    tables by numpy indexing: no Python work per token for tokens seen before.
+    The tables are cleared (between texts) when they pass the cap, so memory stays bounded.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.canonical: list[str] = []
+        self.ids = np.zeros(1024, dtype=np.uint64)  # capacity doubles as slots are added
+        self.figure = np.zeros(1024, dtype=bool)
+
+    def __missing__(self, raw: str) -> int:
+        if raw[0].isdigit():
+            token, figure = _canonical(raw), True
+        else:
+            token = raw.casefold()
+            word = _NUMBER_WORD_TEXT.get(token)
+            figure = word is not None
+            token = word if figure else token
+        slot = self[raw] = len(self.canonical)
+        if slot == self.ids.shape[0]:
+            self.ids = np.concatenate([self.ids, np.zeros_like(self.ids)])
+            self.figure = np.concatenate([self.figure, np.zeros_like(self.figure)])
+        self.ids[slot] = xxhash.xxh3_64_intdigest(token.encode("utf-8"))
+        self.figure[slot] = figure
+        self.canonical.append(token)
+        return slot
+
+    def reset_if_full(self) -> None:
+        if len(self.canonical) > _CACHE_CAP:
+            self.clear()
+            self.canonical = []
 
 
-def _token_id(token: str) -> int:
-    found = _TOKEN_IDS.get(token)
-    if found is None:
-        if len(_TOKEN_IDS) > 500_000:
-            _TOKEN_IDS.clear()
-        found = _TOKEN_IDS[token] = xxhash.xxh3_64_intdigest(token.encode("utf-8"))
-    return found
+_SLOTS = _Slots()
 
 
 def text_evidence(compared: str) -> TextEvidence:
     """The evidence of one compared (dedup) text.
 
-    One regex pass and a dictionary lookup or two per token: this runs for every
-    article in the prepare stage.
+    One regex pass, then a dictionary lookup per token in C (see :class:`_Slots`):
+    this runs for every article in the prepare stage.
     """
-    ids: list[int] = []
-    mask: list[bool] = []
-    figures: set[str] = set()
-    token_ids, canonical, number_words = _TOKEN_IDS, _CANONICAL, _NUMBER_WORD_TEXT
-    for raw in _TOKEN.findall(unicodedata.normalize("NFKC", compared)):
-        if raw[0].isdigit():
-            token = canonical.get(raw) or _canonical(raw)
-            figure = True
-        else:
-            token = raw.casefold()
-            word = number_words.get(token)
-            figure = word is not None
-            if figure:
-                token = word
-        if figure:
-            figures.add(token)
-        tid = token_ids.get(token)
-        ids.append(tid if tid is not None else _token_id(token))
-        mask.append(figure)
+    slots = _SLOTS
+    slots.reset_if_full()
+    text = compared if compared.isascii() else unicodedata.normalize("NFKC", compared)
+    raws = _TOKEN.findall(text)
+    index = np.fromiter(map(slots.__getitem__, raws), dtype=np.intp, count=len(raws))
+    mask = slots.figure[index]
+    canonical = slots.canonical
     return TextEvidence(
         reissue_note=bool(_BODY_REISSUE.search(compared)),
         correction_note=bool(_CORRECTS_NOTE.search(compared)),
-        figures=frozenset(figures),
-        tokens=np.array(ids, dtype=np.uint64),
-        is_figure=np.array(mask, dtype=bool),
+        figures=frozenset(canonical[i] for i in index[mask].tolist()),
+        tokens=slots.ids[index],
+        is_figure=mask,
     )
 
 
 def context_of(title: str, published: datetime | None, text: TextEvidence) -> Context:
     """A story's evidence from its headline, its time and its text's evidence."""
+    words, tickers, reissue, correction = _headline_evidence(title or "")
     return Context(
-        title_words=frozenset(normalise_for_hash(base_title(title)).split()),
-        tickers=frozenset(_TICKER.findall(title or "")),
-        title_reissue=bool(_TITLE_REISSUE.search(title or "")),
-        title_correction=bool(_TITLE_CORRECTION.search(title or "")),
+        title_words=words,
+        tickers=tickers,
+        title_reissue=reissue,
+        title_correction=correction,
         published=published.timestamp() if published else None,
         text=text,
+    )
+
+
+@lru_cache(maxsize=1 << 16)
+def _headline_evidence(title: str) -> tuple[frozenset[str], frozenset[str], bool, bool]:
+    """What a headline says (cached: the loader meets each stored candidate's headline batch after batch)."""
+    return (
+        frozenset(normalise_for_hash(base_title(title)).split()),
+        frozenset(_TICKER.findall(title)),
+        bool(_TITLE_REISSUE.search(title)),
+        bool(_TITLE_CORRECTION.search(title)),
     )
 
 

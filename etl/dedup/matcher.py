@@ -86,7 +86,7 @@ class WarehouseIndex(Protocol):
 
     def ids_by_hash(self, hashes: Collection[str]) -> dict[str, int]: ...
 
-    def candidates(self, band_keys: Collection[int]) -> dict[int, list[int]]: ...
+    def candidate_pairs(self, band_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
     def heads(self, ids: Collection[int]) -> dict[int, StoredHead]: ...
 
@@ -142,8 +142,15 @@ def verify_stories(
 
 def verify_many(a: Compared, others: Sequence[Compared], cfg: DedupConfig) -> list[tuple[str, float] | None]:
     """``verify_stories(a, o, cfg)`` for each of ``others``: the shingle overlaps are counted in bulk."""
-    shared = shared_shingles_many(a.text, [o.text for o in others])
-    return [verify_stories(a, b, cfg, int(n)) for b, n in zip(others, shared, strict=True)]
+    return [verdict for verdict, _ in _verify_counted(a, others, cfg)]
+
+
+def _verify_counted(
+    a: Compared, others: Sequence[Compared], cfg: DedupConfig
+) -> list[tuple[tuple[str, float] | None, int]]:
+    """Each verdict with its shared shingle count, which the relation of a match reuses."""
+    shared = shared_shingles_many(a.text, [o.text for o in others]).tolist()
+    return [(verify_stories(a, b, cfg, n), n) for b, n in zip(others, shared, strict=True)]
 
 
 def jaccard(a: TextFeatures, b: TextFeatures, shared: int | None = None) -> float:
@@ -162,7 +169,7 @@ def containment(a: TextFeatures, b: TextFeatures, shared: int | None = None) -> 
     return inter / min(a.shingle_count, b.shingle_count)
 
 
-def relation_of(new: TextFeatures, kept: TextFeatures, cfg: DedupConfig) -> str:
+def relation_of(new: TextFeatures, kept: TextFeatures, cfg: DedupConfig, shared: int | None = None) -> str:
     """How a dropped near duplicate relates to the kept story, for people and policies.
 
     ``update``: a fuller version that contains the kept story (an updated wire
@@ -170,7 +177,7 @@ def relation_of(new: TextFeatures, kept: TextFeatures, cfg: DedupConfig) -> str:
     ``revision``: the same length give or take, with edits.
     """
     n, k = new.shingle_count, kept.shingle_count
-    if containment(new, kept) >= cfg.containment and n != k:
+    if containment(new, kept, shared) >= cfg.containment and n != k:
         return "update" if n > k else "excerpt"
     return "revision"
 
@@ -212,9 +219,8 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
         RECENT.put(it.article.content_hash, cfg.shingle_size, (it.features(cfg), it.evidence().text))
     RECENT.hold(8 * len(items))
     stored_by_hash = index.ids_by_hash({it.article.content_hash for it in items})
-    all_keys = set(np.concatenate([it.band_keys for it in items]).tolist()) if items else set()
-    stored_buckets = index.candidates(all_keys) if all_keys else {}
-    stored_candidate_ids = {aid for ids in stored_buckets.values() for aid in ids}
+    stored_candidates = _stored_candidates(index, items)
+    stored_candidate_ids = {aid for ids in stored_candidates for aid in ids}
     wanted = stored_candidate_ids | set(stored_by_hash.values())
     stored = _stored_stories(index, wanted, cfg) if wanted else {}
     ranked = cfg.policy != "first_seen"
@@ -249,17 +255,21 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
             return True
         return ranked and _preference(cfg, items[i]) > _stored_preference(cfg, aid, stored, published)
 
-    def stored_match(i: int, aid: int, measure: str, score: float, theirs: Compared) -> Decision:
+    def stored_match(
+        i: int, aid: int, measure: str, score: float, theirs: Compared, shared: int | None = None
+    ) -> Decision:
         item = items[i]
         if aid not in replaced and wins_over_stored(i, aid):
             replaced.add(aid)
-            old_to_new = "copy" if measure == "hash" else relation_of(theirs.text, item.features(cfg), cfg)
+            old_to_new = (
+                "copy" if measure == "hash" else relation_of(theirs.text, item.features(cfg), cfg, shared)
+            )
             for k in item.band_keys.tolist():
                 batch_buckets[k].append(i)
             batch_by_hash[item.article.content_hash] = i
             return Decision("replace", KeptRef(article_id=aid), measure, score, old_to_new)
         action = "exact" if measure == "hash" else "near"
-        relation = "copy" if measure == "hash" else relation_of(item.features(cfg), theirs.text, cfg)
+        relation = "copy" if measure == "hash" else relation_of(item.features(cfg), theirs.text, cfg, shared)
         return Decision(action, KeptRef(article_id=aid), measure, score, relation)
 
     def same_report(i: int, theirs: Compared) -> bool:
@@ -287,25 +297,26 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
         refs = [KeptRef(batch_index=j) for j in sorted({j for k in keys for j in batch_buckets.get(k, ())})]
         refs += [
             KeptRef(article_id=aid)
-            for aid in sorted({aid for k in keys for aid in stored_buckets.get(k, ())})
+            for aid in stored_candidates[i]
             if aid not in replaced  # a replaced row's new content is a batch record, matched above
         ]
-        # (rank, score, ref, measure, kept side); ties go to the earliest candidate
-        best: tuple[int, float, KeptRef, str, Compared] | None = None
+        # (rank, score, ref, measure, kept side, shared shingles); ties go to the earliest candidate
+        best: tuple[int, float, KeptRef, str, Compared, int] | None = None
         if refs:
             kept = [
                 compared(r.batch_index) if r.article_id is None else stored.get(r.article_id, _NOTHING)
                 for r in refs
             ]
-            for ref, theirs, verdict in zip(refs, kept, verify_many(compared(i), kept, cfg), strict=True):
+            verdicts = _verify_counted(compared(i), kept, cfg)
+            for ref, theirs, (verdict, shared) in zip(refs, kept, verdicts, strict=True):
                 if verdict and (best is None or (_RANK[verdict[0]], verdict[1]) > best[:2]):
-                    best = (_RANK[verdict[0]], verdict[1], ref, verdict[0], theirs)
+                    best = (_RANK[verdict[0]], verdict[1], ref, verdict[0], theirs, shared)
         if best is not None:
-            _, score, ref, measure, theirs = best
+            _, score, ref, measure, theirs, shared = best
             if ref.article_id is not None:
-                decisions[i] = stored_match(i, ref.article_id, measure, round(score, 4), theirs)
+                decisions[i] = stored_match(i, ref.article_id, measure, round(score, 4), theirs, shared)
             else:
-                relation = relation_of(item.features(cfg), theirs.text, cfg)
+                relation = relation_of(item.features(cfg), theirs.text, cfg, shared)
                 decisions[i] = Decision("near", ref, measure, round(score, 4), relation)
             continue
         decisions[i] = KEEP
@@ -313,6 +324,36 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
         for k in keys:
             batch_buckets[k].append(i)
     return decisions  # type: ignore[return-value]
+
+
+def _stored_candidates(index: WarehouseIndex, items: Sequence[PreparedArticle]) -> list[list[int]]:
+    """For each item, the sorted ids of stored articles sharing one of its band keys.
+
+    One lookup for the batch's keys; the (key, id) pairs are matched back to the
+    items with sorted arrays rather than a dictionary of lists per key.
+    """
+    if not items:
+        return []
+    counts = np.fromiter((len(it.band_keys) for it in items), dtype=np.int64, count=len(items))
+    item_keys = np.concatenate([it.band_keys for it in items]).astype(np.int64)
+    keys, ids = index.candidate_pairs(item_keys)
+    if not keys.shape[0]:
+        return [[] for _ in items]
+    order = np.argsort(keys, kind="stable")
+    keys, ids = keys[order], ids[order]
+    lo = np.searchsorted(keys, item_keys, side="left")
+    spans = np.searchsorted(keys, item_keys, side="right") - lo
+    owner = np.repeat(np.repeat(np.arange(len(items)), counts), spans)
+    first = np.repeat(lo - (np.cumsum(spans) - spans), spans)  # per hit: its row in (keys, ids)
+    hit = ids[first + np.arange(owner.shape[0])]
+    pairs = np.lexsort((hit, owner))
+    owner, hit = owner[pairs], hit[pairs]
+    fresh = np.ones(owner.shape[0], dtype=bool)
+    fresh[1:] = (owner[1:] != owner[:-1]) | (hit[1:] != hit[:-1])
+    owner, hit = owner[fresh], hit[fresh]
+    bounds = np.searchsorted(owner, np.arange(len(items) + 1)).tolist()
+    flat = hit.tolist()
+    return [flat[bounds[i] : bounds[i + 1]] for i in range(len(items))]
 
 
 _NOTHING = Compared(EMPTY, context_of("", None, text_evidence("")))

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from typing import TypeVar
 
+import numpy as np
 from sqlalchemy import BigInteger, String, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
@@ -24,6 +25,13 @@ from etl.warehouse.models import Article, IndexSetting, LshBand
 
 FINGERPRINT_KEY = "dedup_fingerprint"
 LOOKUP_CHUNK = 50_000
+_NO_IDS = np.zeros(0, dtype=np.int64)
+# Binary COPY of (bigint, bigint) rows: a 19-byte header, then per row a field count and
+# two length-prefixed big-endian values, then a 2-byte trailer.
+_COPY_HEADER, _COPY_TRAILER = 19, 2
+_PAIR_ROW = np.dtype(
+    [("fields", ">i2"), ("key_len", ">i4"), ("key", ">i8"), ("id_len", ">i4"), ("id", ">i8")]
+)
 
 T = TypeVar("T")
 
@@ -40,6 +48,7 @@ class SqlIndex:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
+        self._jit_off = False
 
     def _values(self, values: list, sql_type):
         """``values`` as a one-column table (``value``), sent as a single bound parameter.
@@ -71,15 +80,54 @@ class SqlIndex:
         return out
 
     def candidates(self, band_keys: Collection[int]) -> dict[int, list[int]]:
+        """Stored article ids under each of ``band_keys`` (keys with none are absent)."""
         out: dict[int, list[int]] = defaultdict(list)
-        for part in chunked(band_keys):
-            wanted = self._values(part, BigInteger)
+        keys, ids = self.candidate_pairs(np.fromiter(band_keys, dtype=np.int64, count=len(band_keys)))
+        for key, aid in zip(keys.tolist(), ids.tolist(), strict=True):
+            out[key].append(aid)
+        return out
+
+    def candidate_pairs(self, band_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every stored (band key, article id) pair whose key is one of ``band_keys``, as two arrays.
+
+        A batch's lookup returns tens of thousands of pairs: on Postgres they come
+        back as one binary COPY laid out by numpy, with no Python object per row.
+        """
+        keys = np.unique(np.asarray(band_keys, dtype=np.int64))
+        found_keys, found_ids = [_NO_IDS], [_NO_IDS]
+        for start in range(0, keys.shape[0], LOOKUP_CHUNK):
+            part = keys[start : start + LOOKUP_CHUNK]
+            if self.postgres:
+                pairs = self._copy_pairs(part)
+                found_keys.append(pairs["key"].astype(np.int64))
+                found_ids.append(pairs["id"].astype(np.int64))
+                continue
+            wanted = self._values(part.tolist(), BigInteger)
             rows = self.conn.execute(
                 select(LshBand.band_key, LshBand.article_id).join(wanted, LshBand.band_key == wanted.c.value)
-            )
-            for key, aid in rows:
-                out[key].append(aid)
-        return out
+            ).all()
+            found_keys.append(np.array([k for k, _ in rows], dtype=np.int64))
+            found_ids.append(np.array([a for _, a in rows], dtype=np.int64))
+        return np.concatenate(found_keys), np.concatenate(found_ids)
+
+    def _copy_pairs(self, keys: np.ndarray) -> np.ndarray:
+        # COPY takes no bind parameters: the keys are inlined, and they are integers by construction.
+        literal = "{" + ",".join(map(str, keys.tolist())) + "}"
+        sql = (
+            "COPY (SELECT b.band_key, b.article_id FROM lsh_bands b"
+            f" JOIN unnest('{literal}'::bigint[]) AS wanted(value) ON b.band_key = wanted.value)"
+            " TO STDOUT (FORMAT BINARY)"
+        )
+        driver = self.conn.connection.driver_connection
+        with driver.cursor() as cur:
+            if not self._jit_off:
+                # The lookup's cost estimate grows with the index; compiling it would cost more than it saves.
+                cur.execute("SET LOCAL jit = off")
+                self._jit_off = True
+            with cur.copy(sql) as copy:
+                data = b"".join(bytes(chunk) for chunk in copy)
+        body = data[_COPY_HEADER : len(data) - _COPY_TRAILER]
+        return np.frombuffer(body, dtype=_PAIR_ROW)
 
     def dedup_texts(self, ids: Collection[int]) -> dict[int, str]:
         out: dict[int, str] = {}

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
@@ -24,7 +25,7 @@ from etl.dedup.signatures import signature_to_bytes
 from etl.names import printable
 from etl.records import Reject
 from etl.textdiff import pack
-from etl.warehouse.bulk import bulk_insert
+from etl.warehouse.bulk import bulk_insert, insert_bigint_pairs
 from etl.warehouse.index import SqlIndex
 from etl.warehouse.ledger import utcnow
 from etl.warehouse.models import (
@@ -36,6 +37,7 @@ from etl.warehouse.models import (
     RejectRow,
     Run,
 )
+from etl.warehouse.stats import refresh_planner_stats
 
 DEDUP_LOCK_KEY = 0x6E65777365746C  # "newsetl"
 
@@ -159,6 +161,13 @@ def load_batch(
     Records the ledger says are already loaded (an earlier crashed run, or a
     concurrent one) are skipped and counted as ``already_loaded``.
     """
+    counts = _load_batch(engine, dump_id, run_id, source, prepared, rejects, end, cfg)
+    if counts.records:
+        refresh_planner_stats(engine)
+    return counts
+
+
+def _load_batch(engine, dump_id, run_id, source, prepared, rejects, end, cfg) -> BatchCounts:
     with engine.begin() as conn:
         _take_dedup_lock(conn, dump_id, run_id)
         done = conn.execute(select(Dump.records_done).where(Dump.id == dump_id)).scalar_one()
@@ -180,20 +189,22 @@ def load_batch(
         replaced = _replace_stored(conn, fresh, decisions, run_id, dump_id, cfg)
 
         now = utcnow()
-        article_rows, signature_rows, band_rows, duplicate_rows = [], [], [], []
+        article_rows, signature_rows, duplicate_rows = [], [], []
+        band_keys: list[np.ndarray] = []  # each indexed article's distinct keys, beside its id
+        band_ids: list[int] = []
         for i, (p, d) in enumerate(zip(fresh, decisions, strict=True)):
             if d.action == "replace":
                 signature_rows.append(
                     {"article_id": batch_ids[i], "signature": signature_to_bytes(p.signature, cfg)}
                 )
-                band_rows.extend(
-                    {"band_key": k, "article_id": batch_ids[i]} for k in {int(k) for k in p.band_keys}
-                )
+                band_keys.append(np.unique(p.band_keys))
+                band_ids.append(batch_ids[i])
             elif d.action == "keep":
                 aid = batch_ids[i]
                 article_rows.append(_article_row(p, aid, run_id, dump_id, now))
                 signature_rows.append({"article_id": aid, "signature": signature_to_bytes(p.signature, cfg)})
-                band_rows.extend({"band_key": k, "article_id": aid} for k in {int(k) for k in p.band_keys})
+                band_keys.append(np.unique(p.band_keys))
+                band_ids.append(aid)
             else:
                 kept = d.kept
                 kept_id = kept.article_id if kept.article_id is not None else batch_ids[kept.batch_index]
@@ -202,7 +213,13 @@ def load_batch(
 
         bulk_insert(conn, Article.__table__, article_rows)
         bulk_insert(conn, ArticleSignature.__table__, signature_rows)
-        bulk_insert(conn, LshBand.__table__, band_rows)
+        insert_bigint_pairs(
+            conn,
+            LshBand.__table__,
+            ("band_key", "article_id"),
+            np.concatenate(band_keys) if band_keys else np.zeros(0, np.int64),
+            np.repeat(band_ids, [k.shape[0] for k in band_keys]).astype(np.int64),
+        )
         bulk_insert(conn, Duplicate.__table__, duplicate_rows)
         bulk_insert(conn, RejectRow.__table__, reject_rows)
 

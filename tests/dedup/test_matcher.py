@@ -10,6 +10,8 @@ from collections import defaultdict
 from collections.abc import Collection
 from pathlib import Path
 
+import numpy as np
+
 from etl.config import DedupConfig
 from etl.dedup.matcher import PreparedArticle, StoredHead, match_batch
 from etl.pipeline import prepare_batch
@@ -41,8 +43,11 @@ class MemoryIndex:
                 out.setdefault(it.article.content_hash, aid)
         return out
 
-    def candidates(self, band_keys: Collection[int]) -> dict[int, list[int]]:
-        return {k: list(self.buckets[k]) for k in band_keys if k in self.buckets}
+    def candidate_pairs(self, band_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [(k, aid) for k in set(band_keys.tolist()) for aid in self.buckets.get(k, ())]
+        return np.array([k for k, _ in pairs], dtype=np.int64), np.array(
+            [a for _, a in pairs], dtype=np.int64
+        )
 
     def heads(self, ids: Collection[int]) -> dict[int, StoredHead]:
         return {

@@ -23,7 +23,7 @@ from typing import Any
 from etl.errors import ConfigError
 
 # Type names in messages, as a TOML author knows them.
-_TYPE_NAMES = {str: "str", int: "int", float: "float", bool: "bool", dict: "table"}
+_TYPE_NAMES = {str: "str", int: "int", float: "float", bool: "bool", dict: "table", list: "array"}
 
 
 def read_toml(path: Path) -> dict[str, Any]:

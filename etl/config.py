@@ -1,4 +1,4 @@
-"""Typed settings from a TOML file, validated with errors that name the bad key.
+"""Typed settings from a TOML file, validated with errors that name the bad key (etl.config_check).
 
 Where the warehouse URL comes from, first match wins: ``--db``, the
 ``NEWSETL_DATABASE_URL`` environment variable, ``[warehouse] url`` in the config
@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from etl.config_check import build, did_you_mean, read_toml
 from etl.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config/newsetl.toml")
@@ -166,23 +166,6 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-def _build(section: str, cls: type, table: Any) -> Any:
-    if not isinstance(table, dict):
-        raise ConfigError(f"[{section}] must be a table")
-    known = {f.name: f for f in fields(cls)}
-    values = {}
-    for key, value in table.items():
-        if key not in known:
-            raise ConfigError(f"unknown key {section}.{key}; known keys: {', '.join(sorted(known))}")
-        expected = type(getattr(cls(), key))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if getattr(cls(), key) is not None and not isinstance(value, expected):
-            raise ConfigError(f"{section}.{key} must be {expected.__name__}, got {type(value).__name__}")
-        values[key] = value
-    return cls(**values)
-
-
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     """The config file to read, or None when there is none (defaults apply)."""
     if explicit:
@@ -204,22 +187,20 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     resolved = config_path(path)
     if resolved is None:
         return Settings()
-    try:
-        data = tomllib.loads(resolved.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{resolved}: invalid TOML: {exc}") from exc
+    data = read_toml(resolved)
     built: dict[str, Any] = {}
     for section, table in data.items():
         if section == "sources":
             continue  # source definitions are read by etl.sources
         if section not in _SECTIONS:
-            raise ConfigError(f"{resolved}: unknown section [{section}]; known: {', '.join(_SECTIONS)}")
+            raise ConfigError(
+                f"{resolved}: unknown section [{section}]{did_you_mean(section, _SECTIONS)}; "
+                f"known: {', '.join(_SECTIONS)}"
+            )
         try:
-            built[section] = _build(section, _SECTIONS[section], table)
+            built[section] = build(_SECTIONS[section], table, section)
         except ConfigError as exc:
             raise ConfigError(f"{resolved}: {exc}") from exc
-        except TypeError as exc:  # pragma: no cover - defensive
-            raise ConfigError(f"{resolved}: [{section}]: {exc}") from exc
     return Settings(path=resolved, **built)
 
 

@@ -26,13 +26,31 @@ def test_shipped_config_equals_the_defaults() -> None:
 
 
 def test_unknown_key_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown key dedup\.treshold"):
+    with pytest.raises(ConfigError, match=r"unknown key dedup\.treshold \(did you mean threshold\?\); known"):
         load_settings(write(tmp_path, "[dedup]\ntreshold = 0.7\n"))
 
 
-def test_wrong_type_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"ingest\.batch_size must be int"):
-        load_settings(write(tmp_path, '[ingest]\nbatch_size = "big"\n'))
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('[ingest]\nbatch_size = "big"', "ingest.batch_size must be int, got str"),
+        ("[ingest]\nbatch_size = true", "ingest.batch_size must be int, got bool"),
+        ("[dedup]\nfigures_must_agree = 1", "dedup.figures_must_agree must be bool, got int"),
+        ("[warehouse]\nurl = 5", "warehouse.url must be str, got int"),  # a key whose default is None
+        ("dedup = 3", "[dedup] must be a table"),
+    ],
+)
+def test_wrong_type_is_named(tmp_path: Path, table: str, message: str) -> None:
+    config = write(tmp_path, table + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(config)
+    assert str(err.value) == f"{config}: {message}"
+
+
+def test_an_integer_is_a_fine_float(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "[dedup]\nthreshold = 1\n[warehouse]\nretry_seconds = 0\n"))
+    assert settings.dedup.threshold == 1.0 and isinstance(settings.dedup.threshold, float)
+    assert settings.warehouse.retry_seconds == 0.0
 
 
 def test_impossible_banding_is_refused(tmp_path: Path) -> None:
@@ -41,7 +59,7 @@ def test_impossible_banding_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_section_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown section \[warehose\]"):
+    with pytest.raises(ConfigError, match=r"unknown section \[warehose\] \(did you mean warehouse\?\)"):
         load_settings(write(tmp_path, '[warehose]\nurl = "sqlite://"\n'))
 
 

@@ -17,12 +17,12 @@ from sqlalchemy.engine import Engine
 from etl.pipeline import DumpFile, discover
 from etl.redact import redact_url
 from etl.sources import credentials, folder, http
-from etl.sources.config import SourceConfig, get_source, load_sources
+from etl.sources.config import FolderSource, HttpSource, SourceConfig, get_source, load_sources
 from etl.warehouse.ledger import last_validators
 
 log = logging.getLogger("newsetl.sources")
 
-__all__ = ["Plan", "SourceConfig", "get_source", "load_sources", "plan"]
+__all__ = ["FolderSource", "HttpSource", "Plan", "SourceConfig", "get_source", "load_sources", "plan"]
 
 
 @dataclass(slots=True)
@@ -63,9 +63,8 @@ def plan(
             full = credentials.reveal(location)  # a redacted URL gets back what the caller held
             shown = redact_url(location)
             name = source or (urlsplit(shown).hostname or "http")
-            src = SourceConfig(
+            src = HttpSource(
                 name=_safe_name(name),
-                kind="http",
                 url=shown.replace("{", "{{").replace("}", "}}"),
                 format=fmt,
             )
@@ -82,7 +81,7 @@ def _safe_name(name: str) -> str:
 
 
 def _plan_source(engine: Engine, src: SourceConfig, day: date, result: Plan, resolve_secret=None) -> None:
-    if src.kind == "http":
+    if isinstance(src, HttpSource):
         _fetch(engine, src, src.url_for(day), result, day, resolve_secret)
         return
     for item in folder.claim(src):
@@ -94,11 +93,11 @@ def _plan_source(engine: Engine, src: SourceConfig, day: date, result: Plan, res
         result.dumps.append(dump)
         result.source_names[dump.location] = src.name
     if not result.dumps:
-        result.notes.append((src.path or "", f"no file ready in {src.path} matching {src.pattern!r}"))
+        result.notes.append((src.path, f"no file ready in {src.path} matching {src.pattern!r}"))
 
 
 def _fetch(
-    engine: Engine, src: SourceConfig, url: str, result: Plan, day: date | None, resolve_secret=None
+    engine: Engine, src: HttpSource, url: str, result: Plan, day: date | None, resolve_secret=None
 ) -> None:
     shown = redact_url(url)
     previous = last_validators(engine, shown)

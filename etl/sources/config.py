@@ -1,5 +1,10 @@
 """Source definitions (``[sources.NAME]`` tables), validated with errors that name the bad key.
 
+``kind`` picks the class: :class:`HttpSource` or :class:`FolderSource`, each with
+only its own keys (plus the shared ``format``, ``timezone`` and ``cron``), checked
+by etl.config_check like the settings. A key of the other kind is an error that
+says which kind it belongs to.
+
 Sources are read from the config file given with ``--config`` / ``NEWSETL_CONFIG``;
 without one, from ``config/sources.toml`` (and ``config/newsetl.toml``, if it
 declares any) in the working directory.
@@ -9,34 +14,54 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from etl.config_check import build, keys_of, read_toml, unknown_key
 from etl.errors import ConfigError
 from etl.redact import redact_url
 
 DEFAULT_SOURCES_PATH = Path("config/sources.toml")
-KINDS = ("http", "folder")
 # Source names become folder names (downloads) and ledger keys: a plain slug, never a path.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
-@dataclass(frozen=True, slots=True)
-class SourceConfig:
-    """One configured source. Keys not used by a kind are ignored only if left at their defaults."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Source:
+    """Keys every kind of source has. The ``kind`` key picks the subclass (see :func:`parse_source`)."""
 
-    name: str
-    kind: str
+    kind: ClassVar[str]
+    name: str = field(metadata={"config": False})  # from the table header [sources.NAME]
     format: str = "auto"
     timezone: str = "UTC"
     # scheduling (used by deployments)
     cron: str | None = None
-    # http
-    url: str | None = None
+
+    def __post_init__(self) -> None:
+        if not NAME.fullmatch(self.name):
+            raise ConfigError(
+                f"[sources.{self.name}]: a source name must be a slug (letters, digits, '_', '-', '.', "
+                f"starting with a letter or digit, at most 100 characters), got {self.name!r}"
+            )
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"sources.{self.name}.timezone: unknown time zone {self.timezone!r}") from exc
+
+    def today(self) -> date:
+        """Today in the source's time zone: the default logical date."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpSource(_Source):
+    """``kind = "http"``: a URL template fetched per logical date (etl.sources.http)."""
+
+    kind: ClassVar[str] = "http"
+    url: str = ""  # required; "" so that the message says which kind needs it
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     total_timeout: float = 600.0  # one attempt, headers to last byte; a dripping server can't hold a run
@@ -49,8 +74,38 @@ class SourceConfig:
     password_env: str | None = None
     auth_secret_block: str | None = None  # a Prefect Secret block holding the Authorization value
     download_dir: str = "data/downloads"
-    # folder
-    path: str | None = None
+
+    def __post_init__(self) -> None:
+        _Source.__post_init__(self)
+        where = f"sources.{self.name}"
+        if not self.url:
+            raise ConfigError(f'{where}.url is required for kind = "http"')
+        if not self.url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"{where}.url must start with http:// or https://, got {redact_url(self.url)!r}"
+            )
+        for key in ("connect_timeout", "read_timeout", "total_timeout"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{where}.{key} must be positive, got {getattr(self, key)}")
+        try:
+            self.url_for(date(2000, 1, 1))
+        except (KeyError, ValueError, IndexError) as exc:
+            raise ConfigError(
+                f"{where}.url: bad template {redact_url(self.url)!r} ({exc}); "
+                "use {date:%Y-%m-%d} style placeholders"
+            ) from exc
+
+    def url_for(self, day: date) -> str:
+        """The URL with the logical date filled in (``{date:%Y-%m-%d}``)."""
+        return self.url.format(date=day)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FolderSource(_Source):
+    """``kind = "folder"``: a landing folder that other systems drop dumps into (etl.sources.folder)."""
+
+    kind: ClassVar[str] = "folder"
+    path: str = ""  # required; "" so that the message says which kind needs it
     pattern: str = "*"
     recursive: bool = False
     after: str = "move"  # "move" to processed/ or failed/, or "leave" in place
@@ -58,79 +113,50 @@ class SourceConfig:
     failed_dir: str = "failed"
     stable_seconds: float = 5.0
     reclaim_after_seconds: float = 3600.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _Source.__post_init__(self)
         where = f"sources.{self.name}"
-        if not NAME.fullmatch(self.name):
-            raise ConfigError(
-                f"[{where}]: a source name must be a slug (letters, digits, '_', '-', '.', "
-                f"starting with a letter or digit, at most 100 characters), got {self.name!r}"
-            )
-        if self.kind not in KINDS:
-            raise ConfigError(f"{where}.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        if self.kind == "http" and not self.url:
-            raise ConfigError(f'{where}.url is required for kind = "http"')
-        if self.kind == "http" and not self.url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"{where}.url must start with http:// or https://, got {redact_url(self.url)!r}"
-            )
-        for key in ("connect_timeout", "read_timeout", "total_timeout"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"{where}.{key} must be positive, got {getattr(self, key)}")
-        if self.kind == "folder" and not self.path:
+        if not self.path:
             raise ConfigError(f'{where}.path is required for kind = "folder"')
         if self.after not in ("move", "leave"):
             raise ConfigError(f'{where}.after must be "move" or "leave", got {self.after!r}')
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ConfigError(f"{where}.timezone: unknown time zone {self.timezone!r}") from exc
-        if self.url:
-            try:
-                self.url_for(date(2000, 1, 1))
-            except (KeyError, ValueError, IndexError) as exc:
-                raise ConfigError(
-                    f"{where}.url: bad template {redact_url(self.url)!r} ({exc}); "
-                    "use {date:%Y-%m-%d} style placeholders"
-                ) from exc
-
-    def url_for(self, day: date) -> str:
-        """The URL with the logical date filled in (``{date:%Y-%m-%d}``)."""
-        return self.url.format(date=day) if self.url else ""
-
-    def today(self) -> date:
-        """Today in the source's time zone: the default logical date."""
-        return datetime.now(ZoneInfo(self.timezone)).date()
 
 
-_KNOWN = {f.name for f in fields(SourceConfig)} - {"name", "extra"}
+# A configured source: match on the class (or its ``kind``) where behaviour differs.
+SourceConfig = HttpSource | FolderSource
+KINDS: dict[str, type[HttpSource] | type[FolderSource]] = {"http": HttpSource, "folder": FolderSource}
+_A = {"http": "an", "folder": "a"}  # "an http-source key"
 
 
-def _source(name: str, table: Any, origin: Path) -> SourceConfig:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{origin}: [sources.{name}] must be a table")
-    unknown = sorted(set(table) - _KNOWN)
-    if unknown:
-        raise ConfigError(
-            f"{origin}: unknown key sources.{name}.{unknown[0]}; known keys: {', '.join(sorted(_KNOWN))}"
-        )
-    if "kind" not in table:
-        raise ConfigError(f'{origin}: sources.{name}.kind is required ("http" or "folder")')
-    defaults = SourceConfig.__dataclass_fields__
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        default = defaults[key].default
-        expected = str if default is None or key == "kind" else type(default)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(
-                f"{origin}: sources.{name}.{key} must be {expected.__name__}, got {type(value).__name__}"
-            )
-        values[key] = value
+def parse_source(name: str, table: Any, origin: Path) -> SourceConfig:
+    """The source declared by ``[sources.NAME]`` in ``origin``: the class its ``kind`` names.
+
+    A key that belongs to another kind is refused saying so (``pattern`` on an
+    HTTP source would otherwise look meaningful and do nothing).
+    """
+    where = f"sources.{name}"
     try:
-        return SourceConfig(name=name, **values)
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{where}] must be a table")
+        if "kind" not in table:
+            raise ConfigError(f'{where}.kind is required ("http" or "folder")')
+        kind = table["kind"]
+        if not isinstance(kind, str) or kind not in KINDS:
+            raise ConfigError(f"{where}.kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        cls = KINDS[kind]
+        own = keys_of(cls)
+        for key in table:
+            if key == "kind" or key in own:
+                continue
+            for other, other_cls in KINDS.items():
+                if key in keys_of(other_cls):
+                    raise ConfigError(
+                        f"[{where}]: {key!r} is {_A[other]} {other}-source key; "
+                        f'this source has kind = "{kind}"'
+                    )
+            raise unknown_key(where, key, ["kind", *own])
+        return build(cls, {k: v for k, v in table.items() if k != "kind"}, where, name=name)
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from exc
 
@@ -152,12 +178,8 @@ def load_sources(explicit: str | os.PathLike[str] | None = None) -> dict[str, So
     """Every ``[sources.NAME]`` table, validated; later files do not override earlier names."""
     found: dict[str, SourceConfig] = {}
     for path in sources_paths(explicit):
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-        for name, table in (data.get("sources") or {}).items():
-            found.setdefault(name, _source(name, table, path))
+        for name, table in (read_toml(path).get("sources") or {}).items():
+            found.setdefault(name, parse_source(name, table, path))
     return found
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from etl.sources.config import SourceConfig
+from etl.sources.config import FolderSource
 
 log = logging.getLogger("newsetl.folder")
 
@@ -35,7 +35,7 @@ class ClaimedFile:
     original: Path  # where it landed
 
 
-def _candidates(src: SourceConfig, root: Path) -> Iterator[Path]:
+def _candidates(src: FolderSource, root: Path) -> Iterator[Path]:
     pattern = f"**/{src.pattern}" if src.recursive else src.pattern
     skip = {CLAIM_DIR, src.processed_dir, src.failed_dir}
     for path in sorted(root.glob(pattern)):
@@ -47,7 +47,7 @@ def _candidates(src: SourceConfig, root: Path) -> Iterator[Path]:
         yield path
 
 
-def claim(src: SourceConfig, now: float | None = None) -> list[ClaimedFile]:
+def claim(src: FolderSource, now: float | None = None) -> list[ClaimedFile]:
     """Files ready to load, claimed for this run (see the module docstring)."""
     root = Path(src.path).expanduser()
     if not root.is_dir():
@@ -89,7 +89,7 @@ def claim(src: SourceConfig, now: float | None = None) -> list[ClaimedFile]:
     return claimed
 
 
-def settle(src: SourceConfig, item: ClaimedFile, ok: bool) -> Path | None:
+def settle(src: FolderSource, item: ClaimedFile, ok: bool) -> Path | None:
     """After the load: move a claimed file to ``processed/`` or ``failed/``; returns where it went.
 
     None when the file stays where it is (``after = "leave"``), so nobody logs a move.

@@ -39,7 +39,7 @@ import urllib3
 
 from etl.errors import ConfigError, TerminalError, TransientError
 from etl.redact import redact_text, redact_url
-from etl.sources.config import SourceConfig
+from etl.sources.config import HttpSource
 
 log = logging.getLogger("newsetl.http")
 
@@ -87,7 +87,7 @@ SecretResolver = Callable[[str], str]
 
 
 def _auth(
-    src: SourceConfig, resolve_secret: SecretResolver | None = None
+    src: HttpSource, resolve_secret: SecretResolver | None = None
 ) -> tuple[dict[str, str], tuple[str, str] | None]:
     headers: dict[str, str] = {}
     basic = None
@@ -143,7 +143,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 NAME_MAX = 100
 
 
-def target_path(src: SourceConfig, url: str) -> Path:
+def target_path(src: HttpSource, url: str) -> Path:
     """Where a download of ``url`` lands: ``<download_dir>/<source>/<hash>-<last path segment>``.
 
     The hash (of the redacted URL, so no password can be recovered from a file
@@ -164,7 +164,7 @@ def target_path(src: SourceConfig, url: str) -> Path:
 
 
 def fetch(
-    src: SourceConfig,
+    src: HttpSource,
     url: str,
     previous: Validators | None = None,
     session: requests.Session | None = None,
@@ -306,7 +306,7 @@ class _GzipCheck:
 
 
 def _handle(
-    src: SourceConfig, url: str, response: requests.Response, attempt: int, deadline: float
+    src: HttpSource, url: str, response: requests.Response, attempt: int, deadline: float
 ) -> FetchOutcome | None:
     """A final outcome, or None when the status is worth a retry."""
     shown = redact_url(url)

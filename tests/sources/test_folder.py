@@ -12,7 +12,7 @@ import pytest
 from etl.config import Settings
 from etl.errors import ConfigError
 from etl.runner import run_ingest
-from etl.sources.config import SourceConfig, load_sources
+from etl.sources.config import FolderSource, load_sources
 from etl.sources.folder import CLAIM_DIR, claim
 from etl.warehouse.db import make_engine
 from tests.conftest import news_record, story
@@ -27,8 +27,8 @@ def landing(tmp_path: Path, n: int = 3) -> Path:
     return inbox
 
 
-def folder_source(path: Path, **kw) -> SourceConfig:
-    return SourceConfig(**{"name": "inbox", "kind": "folder", "path": str(path), "stable_seconds": 0.0, **kw})
+def folder_source(path: Path, **kw) -> FolderSource:
+    return FolderSource(**{"name": "inbox", "path": str(path), "stable_seconds": 0.0, **kw})
 
 
 def test_files_are_claimed_loaded_and_moved_to_processed(tmp_path: Path, sqlite_url: str) -> None:

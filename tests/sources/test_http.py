@@ -14,7 +14,7 @@ import pytest
 from etl.config import Settings
 from etl.errors import TerminalError, TransientError
 from etl.runner import run_ingest
-from etl.sources.config import SourceConfig
+from etl.sources.config import HttpSource
 from etl.sources.http import Validators, fetch
 from tests.conftest import news_record, story
 from tests.httpserver import Reply
@@ -22,16 +22,15 @@ from tests.httpserver import Reply
 DUMP = "".join(json.dumps(news_record(f"Story {i}", story(500 + i))) + "\n" for i in range(3)).encode()
 
 
-def source(tmp_path: Path, url: str = "http://127.0.0.1/x", **kw) -> SourceConfig:
+def source(tmp_path: Path, url: str = "http://127.0.0.1/x", **kw) -> HttpSource:
     defaults = dict(
         name="wire",
-        kind="http",
         url=url,
         download_dir=str(tmp_path / "downloads"),
         backoff_seconds=0.01,
         retries=3,
     )
-    return SourceConfig(**{**defaults, **kw})
+    return HttpSource(**{**defaults, **kw})
 
 
 class Sleeps(list):

@@ -99,8 +99,9 @@ def dedup_text(body: str) -> str:
     is compared whole: otherwise two copies of a table would compare only their notes.
     """
     paras = paragraphs(body)
-    prose = [p for p in paras if is_prose(p)]
-    rest = [p for p in paras if not is_prose(p)]
+    reads_as_prose = [is_prose(p) for p in paras]
+    prose = [p for p, yes in zip(paras, reads_as_prose, strict=True) if yes]
+    rest = [p for p, yes in zip(paras, reads_as_prose, strict=True) if not yes]
     if prose and _is_table(rest) and len(_words_of(prose)) < len(_words_of(rest)):
         return "\n\n".join(paras)
     return "\n\n".join(prose or paras)
@@ -122,7 +123,10 @@ def _is_table(paras: list[str]) -> bool:
 @lru_cache(maxsize=1)
 def normalise_for_hash(text: str) -> str:
     """Case-, quote- and whitespace-insensitive form: equal forms mean an exact duplicate."""
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    if text.isascii():  # NFKC, the quote table and casefold change nothing else in ASCII
+        text = text.lower()
+    else:
+        text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
     return " ".join(_WORD.findall(text))
 
 

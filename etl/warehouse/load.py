@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from etl.checkpoints import checkpoint
@@ -213,13 +213,10 @@ def _load_batch(engine, dump_id, run_id, source, prepared, rejects, end, cfg) ->
 
         bulk_insert(conn, Article.__table__, article_rows)
         bulk_insert(conn, ArticleSignature.__table__, signature_rows)
-        insert_bigint_pairs(
-            conn,
-            LshBand.__table__,
-            ("band_key", "article_id"),
-            np.concatenate(band_keys) if band_keys else np.zeros(0, np.int64),
-            np.repeat(band_ids, [k.shape[0] for k in band_keys]).astype(np.int64),
-        )
+        keys = np.concatenate(band_keys) if band_keys else np.zeros(0, np.int64)
+        ids = np.repeat(band_ids, [k.shape[0] for k in band_keys]).astype(np.int64)
+        by_key = np.argsort(keys, kind="stable")  # in index order: the B-tree takes them in one sweep
+        insert_bigint_pairs(conn, LshBand.__table__, ("band_key", "article_id"), keys[by_key], ids[by_key])
         bulk_insert(conn, Duplicate.__table__, duplicate_rows)
         bulk_insert(conn, RejectRow.__table__, reject_rows)
 
@@ -272,7 +269,7 @@ def _replace_stored(conn: Connection, fresh, decisions, run_id: str, dump_id: in
     ids = [d.kept.article_id for _, d in pairs]
     old = {r.id: r for r in conn.execute(select(Article.__table__).where(Article.id.in_(ids)))}
     now = utcnow()
-    displaced = []
+    displaced, updates = [], []
     for p, d in pairs:
         aid = d.kept.article_id
         before = old[aid]
@@ -297,7 +294,14 @@ def _replace_stored(conn: Connection, fresh, decisions, run_id: str, dump_id: in
             }
         )
         row = _article_row(p, aid, run_id, dump_id, now)
-        conn.execute(update(Article).where(Article.id == aid).values({c: row[c] for c in _CONTENT_COLUMNS}))
+        updates.append({"target_id": aid, **{c: row[c] for c in _CONTENT_COLUMNS}})
+    # One statement for all of them: the driver sends the rows as one pipelined batch.
+    conn.execute(
+        update(Article)
+        .where(Article.id == bindparam("target_id"))
+        .values({c: bindparam(c) for c in _CONTENT_COLUMNS}),
+        updates,
+    )
     conn.execute(delete(LshBand).where(LshBand.article_id.in_(ids)))
     conn.execute(delete(ArticleSignature).where(ArticleSignature.article_id.in_(ids)))
     bulk_insert(conn, Duplicate.__table__, displaced)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 import xxhash
@@ -136,7 +137,7 @@ def minhash_rows(
     total = int(counts.sum())
     if total == 0:
         return out.astype(np.uint64)
-    flat = np.fromiter((v for h in hash_lists for v in h), dtype=np.uint64, count=total)
+    flat = np.fromiter(chain.from_iterable(hash_lists), dtype=np.uint64, count=total)
     if cfg.scheme == "legacy":
         values = flat
     else:

@@ -150,7 +150,9 @@ def test_run_keys_upgrade_keeps_every_row_and_can_be_undone(engine) -> None:
     # run ids that rows named without a runs row now have a placeholder that says so
     placeholders = {rid for rid, r in runs.items() if r.error and r.error.startswith("placeholder")}
     assert placeholders == {"ghost", "gone", "flowrun"}
-    assert {(runs[p].kind, runs[p].status, runs[p].records) for p in placeholders} == {("ingest", "abandoned", 0)}
+    assert {(runs[p].kind, runs[p].status, runs[p].records) for p in placeholders} == {
+        ("ingest", "abandoned", 0)
+    }
     # the single duplicates count is split by the dump's (or the partition run's) duplicate rows
     assert [tuple(d) for d in dumps] == [(1, 2, 1, 1, 1), (2, 0, 0, 0, 1)]
     assert [tuple(p) for p in parts] == [
@@ -223,8 +225,8 @@ def test_check_constraints_in_the_database_are_those_of_the_models(engine) -> No
     upgrade(engine)
     inspector = inspect(engine)
     for table in Base.metadata.sorted_tables:
-        modelled = {
-            c.name: _allowed_values(str(c.sqltext)) for c in table.constraints if isinstance(c, CheckConstraint)
-        }
-        found = {c["name"]: _allowed_values(c["sqltext"]) for c in inspector.get_check_constraints(table.name)}
+        checks = [c for c in table.constraints if isinstance(c, CheckConstraint)]
+        modelled = {c.name: _allowed_values(str(c.sqltext)) for c in checks}
+        reflected = inspector.get_check_constraints(table.name)
+        found = {c["name"]: _allowed_values(c["sqltext"]) for c in reflected}
         assert found == modelled, table.name

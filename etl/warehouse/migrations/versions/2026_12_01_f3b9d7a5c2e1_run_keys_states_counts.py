@@ -67,7 +67,8 @@ def _check_values(conn) -> None:
     for (table, column), values in ALLOWED.items():
         bad = conn.execute(
             sa.text(
-                f"SELECT {column}, count(*) FROM {table} WHERE {column} IS NULL OR NOT ({_one_of(column, values)})"
+                f"SELECT {column}, count(*) FROM {table}"
+                f" WHERE {column} IS NULL OR NOT ({_one_of(column, values)})"
                 f" GROUP BY {column} ORDER BY {column}"
             )
         ).all()
@@ -172,7 +173,9 @@ def upgrade() -> None:
         batch.alter_column("exact_duplicates", existing_type=sa.Integer(), nullable=False)
         batch.alter_column("near_duplicates", existing_type=sa.Integer(), nullable=False)
         batch.drop_column("duplicates")
-        batch.create_check_constraint(op.f("ck_dumps_status"), _one_of("status", ALLOWED[("dumps", "status")]))
+        batch.create_check_constraint(
+            op.f("ck_dumps_status"), _one_of("status", ALLOWED[("dumps", "status")])
+        )
         _run_fk(batch, "dumps", "first_run_id")
         _run_fk(batch, "dumps", "last_run_id")
     with op.batch_alter_table("partitions") as batch:

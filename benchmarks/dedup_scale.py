@@ -42,9 +42,16 @@ def fill(url: str, start_id: int, count: int, cfg, rng: random.Random) -> None:
     """COPY ``count`` filler articles with random band keys (unrelated stories)."""
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+        # the rows' run_id names a runs row (a foreign key)
+        cur.execute(
+            "INSERT INTO runs (id, kind, parameters, status, started_at, dumps_read, dumps_skipped, records,"
+            " articles, exact_duplicates, near_duplicates, rejects) VALUES ('filler', 'ingest', '{}',"
+            " 'completed', now(), 0, 0, 0, 0, 0, 0, 0) ON CONFLICT (id) DO NOTHING"
+        )
         dump_id = cur.execute(
-            "INSERT INTO dumps (source, location, sha256, size, status, records_done, articles, duplicates,"
-            " rejects, created_at) VALUES ('filler', %s, %s, 0, 'done', 0, 0, 0, 0, now()) RETURNING id",
+            "INSERT INTO dumps (source, location, sha256, size, status, records_done, articles,"
+            " exact_duplicates, near_duplicates, rejects, created_at)"
+            " VALUES ('filler', %s, %s, 0, 'done', 0, 0, 0, 0, 0, now()) RETURNING id",
             (f"filler-{start_id}", uuid.uuid4().hex + uuid.uuid4().hex),
         ).fetchone()[0]
         step = 50_000

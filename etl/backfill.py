@@ -72,7 +72,8 @@ def record_outcome(engine: Engine, source: str, day: date, summary: RunSummary) 
             partitions.DONE,
             records=previous["records"],
             articles=previous["articles"],
-            duplicates=previous["duplicates"],
+            exact_duplicates=previous["exact_duplicates"],
+            near_duplicates=previous["near_duplicates"],
             rejects=previous["rejects"],
             note=f"checked {utcnow():%Y-%m-%d %H:%M} UTC: " + "; ".join(checks),
         )
@@ -88,7 +89,8 @@ def record_outcome(engine: Engine, source: str, day: date, summary: RunSummary) 
         status,
         records=t.records,
         articles=t.articles,
-        duplicates=t.duplicates,
+        exact_duplicates=t.exact_duplicates,
+        near_duplicates=t.near_duplicates,
         rejects=t.rejects,
         note=note,
     )

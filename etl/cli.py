@@ -422,7 +422,8 @@ def _explain_dump(engine, query: str) -> None:
     d = detail.dump
     console.print(
         f"[bold]dump {d['id']}[/bold] {d['location']} ({d['source']}, {d['format'] or 'format by content'}, "
-        f"{d['status']}): {d['articles']:,} kept, {d['duplicates']:,} duplicates, {d['rejects']:,} rejected"
+        f"{d['status']}): {d['articles']:,} kept, {d['exact_duplicates']:,} exact and "
+        f"{d['near_duplicates']:,} near duplicates, {d['rejects']:,} rejected"
     )
     if detail.rejects:
         _print_table(
@@ -468,7 +469,7 @@ def runs(
                 f"{r['started_at']:%Y-%m-%d %H:%M}",
                 r["status"],
                 r["kind"],
-                str(r["records_read"]),
+                str(r["records"]),
                 str(r["articles"]),
                 str(r["exact_duplicates"]),
                 str(r["near_duplicates"]),
@@ -633,7 +634,7 @@ def status(
                 str(r["attempts"]),
                 str(r["records"]),
                 str(r["articles"]),
-                str(r["duplicates"]),
+                str(r["exact_duplicates"] + r["near_duplicates"]),  # one column: fits 80 columns
                 str(r["rejects"]),
             )
             for r in rows

@@ -101,13 +101,16 @@ def run_ingest(
     day: date | None = None,
     config_path: str | None = None,
     resolve_secret: Callable[[str], str] | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Ingest every dump found at ``locations``; returns the summary (also stored in ``runs``).
 
     ``prepare`` starts preparing a batch and returns a future (default: worker
     processes, see etl.parallel); ``load`` loads one prepared batch (default:
     ``load_prepared`` retried through transient errors; a caller's ``load`` brings
-    its own retries, as the Prefect task does).
+    its own retries, as the Prefect task does). ``on_start`` is called with the run id
+    once its ``runs`` row exists: rows that name the run (a partition's ``run_id``) can
+    only be written from then on, the foreign keys to ``runs`` say so.
     """
     started = time.perf_counter()
     workers = resolve_workers(settings.ingest.workers)
@@ -135,6 +138,8 @@ def run_ingest(
     )
     try:
         with Heartbeat(engine, run_id):
+            if on_start is not None:
+                on_start(run_id)
             _run_dumps(
                 engine,
                 locations,

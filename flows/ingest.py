@@ -259,16 +259,22 @@ def ingest(
     day = logical_day(source, config_path, date) if by_source else None
     run_id = str(flow_run.get_id() or "") or None
     retry = RetryPolicy(window=settings.warehouse.retry_seconds)
-    if by_source:
-        retry.call(prepare_warehouse, engine_for(url), settings.dedup, what="preparing the warehouse")
+    counted: list[str] = []  # the run that counted an attempt at the day (partitions.mark_running)
+
+    def day_running(started_run: str) -> None:
+        # Called once the run's row exists: partitions.run_id points at runs by foreign key.
         retry.call(
             partitions.mark_running,
             engine_for(url),
             source,
             day,
-            run_id or "",
+            started_run,
             what="marking the day running",
         )
+        counted.append(started_run)
+
+    if by_source:
+        retry.call(prepare_warehouse, engine_for(url), settings.dedup, what="preparing the warehouse")
 
     workers = resolve_workers(settings.ingest.workers)
     cluster = resolve_dask_address(dask_address, settings)
@@ -314,9 +320,19 @@ def ingest(
             day=day,
             config_path=config_path,
             resolve_secret=_read_secret,
+            on_start=day_running if by_source else None,
         )
     except Exception as exc:
         if by_source:
+            if not counted:  # failed before its run was recorded: the attempt counts, with no run
+                retry.call(
+                    partitions.mark_running,
+                    engine_for(url),
+                    source,
+                    day,
+                    None,
+                    what="marking the day running",
+                )
             retry.call(
                 partitions.mark_finished,
                 engine_for(url),

@@ -177,6 +177,6 @@ def test_a_backfill_is_listed_by_newsetl_runs(prefect_harness, wire: Path, sqlit
     # the sums of its three day runs: 3 + 3 + 4 records, the day-3 re-issue a near duplicate
     days = [r for r in runs if r["kind"] == "ingest"]
     assert len(days) == 3
-    assert (row["records_read"], row["articles"], row["dumps_read"]) == (10, 9, 3)
+    assert (row["records"], row["articles"], row["dumps_read"]) == (10, 9, 3)
     assert row["exact_duplicates"] + row["near_duplicates"] == 1
     assert row["finished_at"] is not None

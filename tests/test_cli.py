@@ -107,7 +107,7 @@ def test_cli_ingests_the_bundled_sample_into_postgres(
     _ingest_samples_twice(pg_url, tmp_path, prefect_home)
     engine = create_engine(pg_url)
     with engine.connect() as conn:
-        runs = conn.execute(select(Run.status, Run.records_read)).all()
+        runs = conn.execute(select(Run.status, Run.records)).all()
     engine.dispose()
     assert [r.status for r in runs] == ["completed", "completed"]
 

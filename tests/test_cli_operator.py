@@ -96,7 +96,8 @@ def test_status_reads_whole_at_80_columns_when_piped(tmp_path: Path, prefect_hom
                     "attempts": 2,
                     "records": 12345,
                     "articles": 12000,
-                    "duplicates": 300,
+                    "exact_duplicates": 100,
+                    "near_duplicates": 200,
                     "rejects": 45,
                     "note": "http://127.0.0.1/x.jsonl: giving up after 6 attempts; last: HTTP 503"
                     if d == 3

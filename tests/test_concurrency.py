@@ -128,7 +128,7 @@ def test_three_concurrent_ingests_of_overlapping_dumps_load_each_record_once(
     # counts add up: the three runs together read each distinct record once
     assert sum(records) == sum(lines.values())
     with engine.connect() as conn:
-        assert conn.execute(select(func.sum(Run.records_read))).scalar_one() == sum(lines.values())
+        assert conn.execute(select(func.sum(Run.records))).scalar_one() == sum(lines.values())
         assert (
             conn.execute(select(func.count()).select_from(Run).where(Run.status == "completed")).scalar() == 3
         )

@@ -138,9 +138,7 @@ def test_served_backfill_deployment_end_to_end(
         engine = make_engine(pg_url)
         backfills = [r for r in ledger.recent_runs(engine) if r["kind"] == "backfill"]
         engine.dispose()
-        assert [(r["status"], r["records_read"], r["dumps_read"]) for r in backfills] == [
-            ("completed", 10, 3)
-        ]
+        assert [(r["status"], r["records"], r["dumps_read"]) for r in backfills] == [("completed", 10, 3)]
 
         second = trigger()
         assert second.returncode == 0, second.stdout + second.stderr

@@ -183,7 +183,7 @@ def test_every_record_lands_exactly_once_per_run(engine, tmp_path: Path) -> None
         count(engine, RejectRow, run_id=summary.run_id),
     )
     assert summary.totals.records == 7
-    assert run["records_read"] == 7 == sum(tables)
+    assert run["records"] == 7 == sum(tables)
     assert tables == (3, 1, 3)
     assert run["articles"] + run["exact_duplicates"] + run["near_duplicates"] + run["rejects"] == 7
     assert run["status"] == "completed"

@@ -16,7 +16,7 @@ import pytest
 from etl.config import load_settings
 from etl.report import render_html, render_markdown, write_html
 from etl.runner import run_ingest
-from etl.warehouse import partitions
+from etl.warehouse import ledger, partitions
 from etl.warehouse.db import make_engine
 from etl.warehouse.report import collect, dump_detail
 from tests.conftest import FIXTURES, edit_words, news_record, story, write_jsonl
@@ -53,6 +53,9 @@ def build_warehouse(url: str, root: Path):
     summary = run_ingest(engine, [str(wire), str(tass)], settings=load_settings(None), run_id=RUN_ID)
     partitions.mark_running(engine, "wire", date(2024, 3, 1), RUN_ID)
     partitions.mark_finished(engine, "wire", date(2024, 3, 1), partitions.DONE, records=8, articles=3)
+    for other, status in (("r2", ledger.COMPLETED), ("r3", ledger.RUN_FAILED)):  # a partition names a run
+        ledger.start_run(engine, other, "ingest", {"source": "wire"})
+        ledger.finish_run(engine, other, status, dumps_read=0, dumps_skipped=0)
     partitions.mark_running(engine, "wire", date(2024, 3, 2), "r2")
     partitions.mark_finished(
         engine, "wire", date(2024, 3, 2), partitions.EMPTY, note="no dump for 2024-03-02"
@@ -99,7 +102,8 @@ def test_report_figures_count_every_kind_of_row(warehouse) -> None:
         "Council votes on budget",
         "Storm floods the valley",
     }
-    assert [(r["records"], r["status"]) for r in data.runs] == [(9, "completed")]
+    runs = [(r["records"], r["status"]) for r in data.runs]
+    assert runs == [(9, "completed"), (0, "completed"), (0, "failed")]
     assert data.runs[0]["seconds"] >= 0 and data.runs[0]["rate"] > 0
     assert {(p["day"], p["status"]) for p in data.partitions} == {
         ("2024-03-01", "done"),

@@ -22,18 +22,19 @@ from sqlalchemy.engine import Engine
 
 from etl.names import printable
 from etl.records import RejectReason
+from etl.warehouse import states
 from etl.warehouse.models import Dump, Partition, RejectRow, Run
 
-# dump states (anything but DONE is resumable from records_done)
-DONE = "done"
-LOADING = "loading"
-FAILED = "failed"
-ABANDONED = "abandoned"
+# dump states (anything but DONE is resumable from records_done); the schema allows only these
+DONE = states.DUMP_DONE
+LOADING = states.DUMP_LOADING
+FAILED = states.DUMP_FAILED
+ABANDONED = states.DUMP_ABANDONED
 # run states
-RUNNING = "running"
-COMPLETED = "completed"
-RUN_FAILED = "failed"
-RUN_ABANDONED = "abandoned"
+RUNNING = states.RUN_RUNNING
+COMPLETED = states.RUN_COMPLETED
+RUN_FAILED = states.RUN_FAILED
+RUN_ABANDONED = states.RUN_ABANDONED
 
 # A live run touches heartbeat_at at least this often (etl.runner starts the beat)...
 HEARTBEAT_SECONDS = 30.0
@@ -44,7 +45,7 @@ STALE_AFTER_SECONDS = 300.0
 _ACTIVE_RUNS: set[str] = set()
 # Read, but the format of the dump or of some member could not be told: its rejects say so,
 # and a later run (with --format, or a newer reader) reads those members again.
-UNKNOWN_FORMAT = "unknown_format"
+UNKNOWN_FORMAT = states.DUMP_UNKNOWN_FORMAT
 
 
 def utcnow() -> datetime:
@@ -63,7 +64,8 @@ class DumpState:
     source: str
     location: str
     articles: int = 0
-    duplicates: int = 0
+    exact_duplicates: int = 0
+    near_duplicates: int = 0
     rejects: int = 0
 
 
@@ -154,7 +156,11 @@ def abandon_stale_runs(engine: Engine, stale_after: float = STALE_AFTER_SECONDS)
             conn.execute(
                 update(Partition)
                 .where(Partition.status == RUNNING, Partition.run_id.in_(list(dead)))
-                .values(status=RUN_ABANDONED, finished_at=now, note="the run that loaded it was abandoned")
+                .values(
+                    status=states.PARTITION_ABANDONED,
+                    finished_at=now,
+                    note="the run that loaded it was abandoned",
+                )
             )
     return sorted(dead)
 
@@ -188,7 +194,7 @@ def finish_run(
 _COUNTED = (
     "dumps_read",
     "dumps_skipped",
-    "records_read",
+    "records",
     "articles",
     "exact_duplicates",
     "near_duplicates",
@@ -249,7 +255,8 @@ def claim_dump(
         status=LOADING,
         records_done=0,
         articles=0,
-        duplicates=0,
+        exact_duplicates=0,
+        near_duplicates=0,
         rejects=0,
         first_run_id=run_id,
         last_run_id=run_id,
@@ -272,7 +279,8 @@ def claim_dump(
             source=row.source,
             location=row.location,
             articles=row.articles,
-            duplicates=row.duplicates,
+            exact_duplicates=row.exact_duplicates,
+            near_duplicates=row.near_duplicates,
             rejects=row.rejects,
         )
 

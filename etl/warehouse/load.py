@@ -25,6 +25,7 @@ from etl.dedup.signatures import signature_to_bytes
 from etl.names import printable
 from etl.records import Reject
 from etl.textdiff import pack
+from etl.warehouse import states
 from etl.warehouse.bulk import bulk_insert, insert_bigint_pairs
 from etl.warehouse.index import SqlIndex
 from etl.warehouse.ledger import utcnow
@@ -222,8 +223,8 @@ def _load_batch(engine, dump_id, run_id, source, prepared, rejects, end, cfg) ->
 
         counts.articles = len(article_rows) + replaced
         counts.replaced = replaced
-        counts.exact_duplicates = sum(1 for d in decisions if d.action == "exact")
-        counts.near_duplicates = sum(1 for d in decisions if d.action == "near")
+        counts.exact_duplicates = sum(1 for d in decisions if d.action == states.EXACT)
+        counts.near_duplicates = sum(1 for d in decisions if d.action == states.NEAR)
         counts.rejects = len(reject_rows)
         counts.records = counts.articles + counts.duplicates + counts.rejects
         _advance_ledgers(conn, dump_id, run_id, end, counts)
@@ -285,7 +286,7 @@ def _replace_stored(conn: Connection, fresh, decisions, run_id: str, dump_id: in
                 "published_at": before.published_at,
                 "content_hash": before.content_hash,
                 "duplicate_of": aid,
-                "method": "exact" if d.measure == "hash" else "near",
+                "method": states.EXACT if d.measure == "hash" else states.NEAR,
                 "measure": d.measure,
                 "similarity": d.similarity,
                 "relation": d.relation,
@@ -312,7 +313,8 @@ def _advance_ledgers(conn: Connection, dump_id: int, run_id: str, end: int, c: B
     dump_values: dict[str, Any] = {
         "records_done": end,
         "articles": Dump.articles + c.articles,
-        "duplicates": Dump.duplicates + c.duplicates,
+        "exact_duplicates": Dump.exact_duplicates + c.exact_duplicates,
+        "near_duplicates": Dump.near_duplicates + c.near_duplicates,
         "rejects": Dump.rejects + c.rejects,
     }
     conn.execute(update(Dump).where(Dump.id == dump_id).values(**dump_values))
@@ -320,7 +322,7 @@ def _advance_ledgers(conn: Connection, dump_id: int, run_id: str, end: int, c: B
         update(Run)
         .where(Run.id == run_id)
         .values(
-            records_read=Run.records_read + c.records,
+            records=Run.records + c.records,
             articles=Run.articles + c.articles,
             exact_duplicates=Run.exact_duplicates + c.exact_duplicates,
             near_duplicates=Run.near_duplicates + c.near_duplicates,

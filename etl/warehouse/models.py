@@ -13,6 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -28,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from etl.warehouse import states
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -52,20 +55,25 @@ class Run(Base):
 
     ``status``: running, completed, failed, or abandoned (its process died:
     ``host`` and ``pid`` say which process ran it, ``heartbeat_at`` when it was
-    last seen alive; see etl.warehouse.ledger.abandon_stale_runs).
+    last seen alive; see etl.warehouse.ledger.abandon_stale_runs). Every row
+    that carries a ``run_id`` points here by foreign key.
+
+    The counts have the names of etl.warehouse.load.BatchCounts, as in ``dumps``
+    and ``partitions``: ``records`` = articles + exact + near duplicates + rejects.
     """
 
     __tablename__ = "runs"
+    __table_args__ = (CheckConstraint(states.one_of("status", states.RUN_STATES), name="status"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     parameters: Mapped[dict] = mapped_column(JsonList, default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[str] = mapped_column(String(20), default=states.RUN_RUNNING)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     dumps_read: Mapped[int] = mapped_column(Integer, default=0)
     dumps_skipped: Mapped[int] = mapped_column(Integer, default=0)
-    records_read: Mapped[int] = mapped_column(Integer, default=0)
+    records: Mapped[int] = mapped_column(Integer, default=0)
     articles: Mapped[int] = mapped_column(Integer, default=0)
     exact_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     near_duplicates: Mapped[int] = mapped_column(Integer, default=0)
@@ -80,10 +88,13 @@ class Dump(Base):
     """The ledger: one row per dump file seen, keyed by its sha256.
 
     ``records_done`` advances in the same transaction as each loaded batch, so
-    it is the exact resume point after a crash; ``status`` becomes ``done`` last.
+    it is the exact resume point after a crash (a position, not a count: members
+    read again after ``unknown_format`` are numbered after it); ``status``
+    becomes ``done`` last.
     """
 
     __tablename__ = "dumps"
+    __table_args__ = (CheckConstraint(states.one_of("status", states.DUMP_STATES), name="status"),)
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(200))
@@ -94,13 +105,14 @@ class Dump(Base):
     encoding: Mapped[str | None] = mapped_column(String(40))
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="loading")
+    status: Mapped[str] = mapped_column(String(20), default=states.DUMP_LOADING)
     records_done: Mapped[int] = mapped_column(Integer, default=0)
     articles: Mapped[int] = mapped_column(Integer, default=0)
-    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    exact_duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    near_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     rejects: Mapped[int] = mapped_column(Integer, default=0)
-    first_run_id: Mapped[str | None] = mapped_column(String(36))
-    last_run_id: Mapped[str | None] = mapped_column(String(36))
+    first_run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"))
+    last_run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=text("CURRENT_TIMESTAMP"))
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
@@ -112,7 +124,7 @@ class Article(Base):
     __table_args__ = (UniqueConstraint("dump_id", "ordinal"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    run_id: Mapped[str] = mapped_column(String(36), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
     dump_id: Mapped[int] = mapped_column(ForeignKey("dumps.id"))
     ordinal: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(200), index=True)
@@ -139,10 +151,13 @@ class Duplicate(Base):
     """One dropped record and the kept article it duplicates."""
 
     __tablename__ = "duplicates"
-    __table_args__ = (UniqueConstraint("dump_id", "ordinal"),)
+    __table_args__ = (
+        UniqueConstraint("dump_id", "ordinal"),
+        CheckConstraint(states.one_of("method", states.DUPLICATE_METHODS), name="method"),
+    )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(String(36), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
     dump_id: Mapped[int] = mapped_column(ForeignKey("dumps.id"))
     ordinal: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(200))
@@ -169,7 +184,7 @@ class RejectRow(Base):
     __table_args__ = (UniqueConstraint("dump_id", "ordinal"),)
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(String(36), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
     dump_id: Mapped[int | None] = mapped_column(ForeignKey("dumps.id"))
     ordinal: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(200))
@@ -217,22 +232,28 @@ Index("ix_lsh_bands_article_id", LshBand.article_id)
 class Partition(Base):
     """One logical day of one source, as backfills and scheduled runs see it.
 
-    ``status``: pending, running, done, empty (no dump for that day) or failed;
-    counts are those of the run that last finished it.
+    ``status``: pending, running, done, empty (no dump for that day), failed or
+    abandoned (its run died); counts are those of the run that last loaded it.
+    ``run_id`` is the run of the latest attempt, NULL when that attempt failed
+    before its run was recorded.
     """
 
     __tablename__ = "partitions"
-    __table_args__ = (UniqueConstraint("source", "day"),)
+    __table_args__ = (
+        UniqueConstraint("source", "day"),
+        CheckConstraint(states.one_of("status", states.PARTITION_STATES), name="status"),
+    )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(200))
     day: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
-    run_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(20), default=states.PARTITION_PENDING)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     records: Mapped[int] = mapped_column(Integer, default=0)
     articles: Mapped[int] = mapped_column(Integer, default=0)
-    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    exact_duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    near_duplicates: Mapped[int] = mapped_column(Integer, default=0)
     rejects: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -10,10 +10,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
+from etl.warehouse import states
 from etl.warehouse.ledger import utcnow
 from etl.warehouse.models import Partition
 
-PENDING, RUNNING, DONE, EMPTY, FAILED = "pending", "running", "done", "empty", "failed"
+PENDING = states.PARTITION_PENDING
+RUNNING = states.PARTITION_RUNNING
+DONE = states.PARTITION_DONE
+EMPTY = states.PARTITION_EMPTY
+FAILED = states.PARTITION_FAILED
+ABANDONED = states.PARTITION_ABANDONED  # set by etl.warehouse.ledger.abandon_stale_runs
 FINISHED = (DONE, EMPTY)
 
 
@@ -40,7 +46,8 @@ def ensure(engine: Engine, source: str, days: list[date]) -> None:
             "attempts": 0,
             "records": 0,
             "articles": 0,
-            "duplicates": 0,
+            "exact_duplicates": 0,
+            "near_duplicates": 0,
             "rejects": 0,
         }
         for d in days
@@ -49,7 +56,12 @@ def ensure(engine: Engine, source: str, days: list[date]) -> None:
         conn.execute(insert(Partition).values(rows).on_conflict_do_nothing(index_elements=["source", "day"]))
 
 
-def mark_running(engine: Engine, source: str, day: date, run_id: str) -> None:
+def mark_running(engine: Engine, source: str, day: date, run_id: str | None) -> None:
+    """Count an attempt at the day by ``run_id``, whose ``runs`` row must exist (a foreign key).
+
+    None: the attempt failed before its run was recorded; it still counts, so a
+    backfill resuming the day asks for a new flow run (see flows.backfill).
+    """
     ensure(engine, source, [day])
     with engine.begin() as conn:
         conn.execute(
@@ -74,7 +86,8 @@ def mark_finished(
     *,
     records: int = 0,
     articles: int = 0,
-    duplicates: int = 0,
+    exact_duplicates: int = 0,
+    near_duplicates: int = 0,
     rejects: int = 0,
     note: str | None = None,
 ) -> None:
@@ -87,7 +100,8 @@ def mark_finished(
                 finished_at=utcnow(),
                 records=records,
                 articles=articles,
-                duplicates=duplicates,
+                exact_duplicates=exact_duplicates,
+                near_duplicates=near_duplicates,
                 rejects=rejects,
                 note=note,
             )

@@ -22,6 +22,7 @@ from sqlalchemy import Date, Integer, and_, case, cast, func, literal, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
+from etl.warehouse import states
 from etl.warehouse.models import Article, Duplicate, Partition, RejectRow, Run
 
 SIMILARITY_BINS = 20  # 0.05 wide
@@ -165,7 +166,7 @@ def _daily(conn: Connection, since: date | None, source: str | None) -> list[dic
         *_filters(conn, Duplicate, day, since, source)
     )
     for d, src, method, n in conn.execute(q.group_by(day, Duplicate.source, Duplicate.method)):
-        add(d, src, "exact" if method == "exact" else "near", n)
+        add(d, src, "exact" if method == states.EXACT else "near", n)
 
     day, joined = _reject_day(conn)
     day = day.label("day")
@@ -201,7 +202,7 @@ def _similarity(conn: Connection, since: date | None, source: str | None) -> lis
     b = _bin(conn, Duplicate.similarity).label("bin")
     q = (
         select(Duplicate.measure, b, func.count())
-        .where(Duplicate.method == "near", *_filters(conn, Duplicate, day, since, source))
+        .where(Duplicate.method == states.NEAR, *_filters(conn, Duplicate, day, since, source))
         .group_by(Duplicate.measure, b)
         .order_by(Duplicate.measure, b)
     )
@@ -253,7 +254,7 @@ def _clusters(conn: Connection, since: date | None, source: str | None) -> list[
         select(
             Duplicate.duplicate_of.label("article_id"),
             func.count().label("duplicates"),
-            func.sum(case((Duplicate.method == "exact", 1), else_=0)).label("exact"),
+            func.sum(case((Duplicate.method == states.EXACT, 1), else_=0)).label("exact"),
         )
         .where(*_filters(conn, Duplicate, day, since, source))
         .group_by(Duplicate.duplicate_of)
@@ -311,7 +312,7 @@ def _runs(conn: Connection, since: date | None) -> list[dict[str, Any]]:
         Run.status,
         Run.started_at,
         seconds,
-        Run.records_read,
+        Run.records,
         Run.articles,
         Run.exact_duplicates,
         Run.near_duplicates,
@@ -331,12 +332,12 @@ def _runs(conn: Connection, since: date | None) -> list[dict[str, Any]]:
                 "status": r.status,
                 "started": str(r.started_at)[:19],
                 "seconds": secs,
-                "records": r.records_read,
+                "records": r.records,
                 "kept": r.articles,
                 "duplicates": r.exact_duplicates + r.near_duplicates,
                 "rejects": r.rejects,
                 "dumps": r.dumps_read,
-                "rate": (r.records_read / secs) if secs else None,
+                "rate": (r.records / secs) if secs else None,
             }
         )
     return out[::-1]

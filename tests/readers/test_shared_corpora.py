@@ -65,7 +65,7 @@ def test_whole_reuters_corpus_into_postgres(pg_url):
             run = conn.execute(select(Run.__table__).where(Run.id == summary.run_id)).one()
             reasons = conn.execute(select(RejectRow.reason_code, RejectRow.reason)).all()
         assert run.status == "completed"
-        assert run.records_read == 21578
+        assert run.records == 21578
         assert run.articles == totals.articles
         assert run.exact_duplicates == totals.exact_duplicates
         assert run.near_duplicates == totals.near_duplicates

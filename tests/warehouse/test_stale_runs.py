@@ -60,7 +60,7 @@ def test_only_runs_whose_process_is_gone_or_silent_are_abandoned(engine) -> None
         conn.execute(
             insert(Partition).values(
                 source="s", day=ledger.utcnow().date(), status="running", run_id="dead-pid", attempts=1,
-                records=0, articles=0, duplicates=0, rejects=0,
+                records=0, articles=0, exact_duplicates=0, near_duplicates=0, rejects=0,
             )
         )  # fmt: skip
 

@@ -28,7 +28,7 @@ def newsetl(*args: str, cwd: Path, prefect_home: Path, env: dict | None = None):
     }
     full_env = {k: v for k, v in full_env.items() if v != ""}
     return subprocess.run(
-        [sys.executable, "-m", "etl.cli", *args],
+        [sys.executable, "-m", "flows.cli", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

@@ -1,4 +1,4 @@
-"""``newsetl``: the command line.
+"""``newsetl``: the command line (in flows/ because some commands start Prefect flows).
 
 Prefect is imported only by the commands that run a flow, so ``--help`` and
 ``newsetl db upgrade`` answer at once. Errors print one clear line (``--debug``

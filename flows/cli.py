@@ -143,7 +143,7 @@ def ingest(
     dask_address: DaskOption = None,
 ) -> None:
     """Ingest dumps: fetch or pick up, parse, normalise, drop duplicates, load; prints a summary."""
-    from etl.pipeline import discover
+    from etl.dumps import discover
     from etl.readers import check_format
     from etl.sources import is_url
     from etl.sources.config import get_source

@@ -15,9 +15,9 @@ import pytest
 from rich.console import Console
 
 from etl.console_progress import BAR, LINES, QUIET, ConsoleProgress, choose_mode
-from etl.pipeline import DumpFile, DumpResult
+from etl.counts import BatchCounts
+from etl.dumps import DumpFile, DumpResult
 from etl.progress import observer, observing, read_position
-from etl.warehouse.load import BatchCounts
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "dumps"

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from etl.config import DedupConfig
-from etl.dedup.matcher import StoredHead
+from etl.dedup.stored import StoredHead
 from etl.errors import IndexMismatchError
 from etl.text import dedup_text
 from etl.warehouse.models import Article, IndexSetting, LshBand
@@ -152,7 +152,7 @@ def reindex(engine, cfg: DedupConfig, chunk: int = 2000, progress=None) -> int:
     from etl.dedup.prepare import stored_keys
     from etl.dedup.signatures import signature_to_bytes
     from etl.warehouse.bulk import bulk_insert
-    from etl.warehouse.load import take_dedup_lock
+    from etl.warehouse.lock import take_dedup_lock
     from etl.warehouse.models import ArticleSignature
 
     done = 0

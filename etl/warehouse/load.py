@@ -11,14 +11,14 @@ the same transaction, so a crash loses nothing and repeats nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from etl.checkpoints import checkpoint
 from etl.config import DedupConfig
+from etl.counts import BatchCounts
 from etl.dedup.matcher import Decision, PreparedArticle, match_batch
 from etl.dedup.signatures import signature_to_bytes
 from etl.names import printable
@@ -27,6 +27,7 @@ from etl.textdiff import pack
 from etl.warehouse.bulk import bulk_insert
 from etl.warehouse.index import SqlIndex
 from etl.warehouse.ledger import utcnow
+from etl.warehouse.lock import take_dedup_lock
 from etl.warehouse.models import (
     Article,
     ArticleSignature,
@@ -36,42 +37,6 @@ from etl.warehouse.models import (
     RejectRow,
     Run,
 )
-
-DEDUP_LOCK_KEY = 0x6E65777365746C  # "newsetl"
-
-
-@dataclass(slots=True)
-class BatchCounts:
-    """What one batch (or a sum of batches) did; ``records`` = the other four."""
-
-    records: int = 0
-    articles: int = 0
-    exact_duplicates: int = 0
-    near_duplicates: int = 0
-    rejects: int = 0
-    already_loaded: int = 0
-    replaced: int = 0  # stored copies that a preferred record replaced (policy longest/latest)
-
-    def __iadd__(self, other: BatchCounts) -> BatchCounts:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        return self
-
-    @property
-    def duplicates(self) -> int:
-        return self.exact_duplicates + self.near_duplicates
-
-
-def take_dedup_lock(conn: Connection) -> None:
-    """Serialise dedup-and-insert steps warehouse-wide until the transaction ends.
-
-    Postgres: a transaction-level advisory lock. SQLite: the database write lock,
-    taken by a first write (``BEGIN IMMEDIATE`` semantics).
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": DEDUP_LOCK_KEY})
-    else:
-        conn.execute(text("UPDATE index_settings SET value = value WHERE 0"))
 
 
 def _take_dedup_lock(conn: Connection, dump_id: int, run_id: str) -> None:

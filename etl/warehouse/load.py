@@ -29,7 +29,7 @@ from etl.warehouse.index import SqlIndex
 from etl.warehouse.ledger import utcnow
 from etl.warehouse.lock import take_dedup_lock
 from etl.warehouse.models import (
-    Article,
+    ArticleRow,
     ArticleSignature,
     Dump,
     Duplicate,
@@ -134,7 +134,7 @@ def load_batch(
             return counts
 
         decisions = match_batch(fresh, SqlIndex(conn), cfg)
-        next_id = (conn.execute(select(func.max(Article.id))).scalar() or 0) + 1
+        next_id = (conn.execute(select(func.max(ArticleRow.id))).scalar() or 0) + 1
         batch_ids: dict[int, int] = {}
         for i, d in enumerate(decisions):
             if d.action == "keep":
@@ -165,7 +165,7 @@ def load_batch(
                 duplicate_rows.append(_duplicate_row(p, d, kept_id, run_id, dump_id, now))
         reject_rows = [_reject_row(r, source, run_id, dump_id, now) for r in fresh_rejects]
 
-        bulk_insert(conn, Article.__table__, article_rows)
+        bulk_insert(conn, ArticleRow.__table__, article_rows)
         bulk_insert(conn, ArticleSignature.__table__, signature_rows)
         bulk_insert(conn, LshBand.__table__, band_rows)
         bulk_insert(conn, Duplicate.__table__, duplicate_rows)
@@ -218,7 +218,7 @@ def _replace_stored(conn: Connection, fresh, decisions, run_id: str, dump_id: in
     if not pairs:
         return 0
     ids = [d.kept.article_id for _, d in pairs]
-    old = {r.id: r for r in conn.execute(select(Article.__table__).where(Article.id.in_(ids)))}
+    old = {r.id: r for r in conn.execute(select(ArticleRow.__table__).where(ArticleRow.id.in_(ids)))}
     now = utcnow()
     displaced = []
     for p, d in pairs:
@@ -245,7 +245,9 @@ def _replace_stored(conn: Connection, fresh, decisions, run_id: str, dump_id: in
             }
         )
         row = _article_row(p, aid, run_id, dump_id, now)
-        conn.execute(update(Article).where(Article.id == aid).values({c: row[c] for c in _CONTENT_COLUMNS}))
+        conn.execute(
+            update(ArticleRow).where(ArticleRow.id == aid).values({c: row[c] for c in _CONTENT_COLUMNS})
+        )
     conn.execute(delete(LshBand).where(LshBand.article_id.in_(ids)))
     conn.execute(delete(ArticleSignature).where(ArticleSignature.article_id.in_(ids)))
     bulk_insert(conn, Duplicate.__table__, displaced)

@@ -12,7 +12,7 @@ import contextlib
 import contextvars
 import hashlib
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -184,6 +184,7 @@ def ingest_dump(
     )
     cfg = settings.dedup
     unknown = _Seen(RejectReason.UNKNOWN_FORMAT)
+    encodings = _Encodings()
     if dump.refusal:
         refused = Reject(f"{dump.location}#0", 0, RejectReason.UNSUPPORTED, dump.refusal)
         records: Iterable[RawRecord | Reject] = _resume([refused], state)
@@ -196,7 +197,7 @@ def ingest_dump(
             members=reread,
             first_ordinal=state.records_done if reread is not None else 0,
         )
-        records = unknown.watch(_resume(read, state))
+        records = unknown.watch(_resume(encodings.watch(read), state))
     pending: deque[tuple[BatchRef, FutureLike]] = deque()
 
     def load_next() -> None:
@@ -243,7 +244,12 @@ def ingest_dump(
             what="replacing the rejects of re-read members",
         )
     retry.call(
-        finish_dump, engine, state.id, UNKNOWN_FORMAT if unknown.seen else DONE, what="marking the dump done"
+        finish_dump,
+        engine,
+        state.id,
+        UNKNOWN_FORMAT if unknown.seen else DONE,
+        encodings.label(),
+        what="marking the dump done",
     )
     checkpoint("dump-done")
     result.seconds = time.perf_counter() - started
@@ -271,6 +277,36 @@ class _Seen:
             if isinstance(r, Reject) and r.reason_code == self.code:
                 self.seen = True
             yield r
+
+
+class _Encodings:
+    """Counts the encodings readers name for a dump's records (``fields["encoding"]``).
+
+    The ledger keeps them in ``dumps.encoding``, most used first (``cp1252`` or
+    ``utf-8,cp1252``): someone chasing mojibake sees which decoder read the file.
+    Readers of formats that declare their encoding (JSON Lines, feeds, WARC) name
+    none, and the column stays empty. Records skipped on resume are counted too,
+    so a resumed dump records what a single run would.
+    """
+
+    WIDTH = 40  # the column's width; names that do not fit whole are left out
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def watch(self, records: Iterable[RawRecord | Reject]) -> Iterator[RawRecord | Reject]:
+        for r in records:
+            if isinstance(r, RawRecord) and (encoding := r.fields.get("encoding")):
+                self.counts[encoding] += 1
+            yield r
+
+    def label(self) -> str | None:
+        label = ""
+        for name, _ in self.counts.most_common():
+            if len(label) + len(name) + 1 > self.WIDTH:
+                break
+            label = f"{label},{name}" if label else name
+        return label or None
 
 
 def _resume(records: Iterable[RawRecord | Reject], state: DumpState) -> Iterator[RawRecord | Reject]:

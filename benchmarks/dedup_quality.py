@@ -59,7 +59,7 @@ from etl.dedup.shingles import containment, features, jaccard, word_similarity  
 from etl.runner import run_ingest  # noqa: E402
 from etl.text import dedup_text, normalise_for_hash  # noqa: E402
 from etl.warehouse.db import make_engine  # noqa: E402
-from etl.warehouse.models import Article, Duplicate  # noqa: E402
+from etl.warehouse.models import ArticleRow, Duplicate  # noqa: E402
 
 DEFINITION = DedupConfig()  # the oracle labels natural pairs by the documented defaults
 SHINGLE = DEFINITION.shingle_size
@@ -126,12 +126,12 @@ def reuters_stories(limit: int) -> list[dict]:
     """Reuters-21578 stories with a body, read by the product's own reader."""
     from etl.normalize import normalize_all
     from etl.readers import read_dump
-    from etl.records import Article as ParsedArticle
+    from etl.records import Article
 
     out: list[dict] = []
     for path in sorted((CORPORA / "reuters21578").glob("reut2-*.sgm")):
         for item in normalize_all(read_dump(path), "reuters"):
-            if isinstance(item, ParsedArticle):
+            if isinstance(item, Article):
                 out.append({"title": item.title, "maintext": item.body})
                 if len(out) >= limit:
                     return out
@@ -216,7 +216,7 @@ def clusters_from_product(docs: list[dict], tmp: Path, overrides: dict | None = 
     settings = Settings(ingest=IngestConfig(batch_size=2000), dedup=dedup)
     run_ingest(engine, [str(dump)], settings=settings, source="quality")
     with engine.connect() as conn:
-        kept = {aid: int(url[2:]) for aid, url in conn.execute(select(Article.id, Article.url))}
+        kept = {aid: int(url[2:]) for aid, url in conn.execute(select(ArticleRow.id, ArticleRow.url))}
         cluster = {key: key for key in kept.values()}
         for url, of in conn.execute(select(Duplicate.url, Duplicate.duplicate_of)):
             cluster[int(url[2:])] = kept[of]

@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO))
 import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from etl.batches import prepare_batch  # noqa: E402
 from etl.config import Settings  # noqa: E402
-from etl.pipeline import prepare_batch  # noqa: E402
 from etl.records import RawRecord  # noqa: E402
 from etl.warehouse.db import make_engine  # noqa: E402
 from etl.warehouse.ledger import claim_dump, start_run  # noqa: E402

@@ -20,9 +20,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from etl.pipeline import DumpFile, DumpResult
+from etl.counts import BatchCounts
+from etl.dumps import DumpFile, DumpResult
 from etl.progress import ProgressObserver, read_position
-from etl.warehouse.load import BatchCounts
 
 BAR, LINES, QUIET = "bar", "lines", "quiet"
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
+from etl.batches import inline_prepare, prepare_batch
 from etl.config import DedupConfig
 from etl.records import RawRecord, Reject
 
@@ -66,15 +67,8 @@ def submit_prepare(
     records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig, workers: int
 ) -> Future:
     """Start preparing a batch; inline (an already-done future) when ``workers`` is 0."""
-    from etl.pipeline import prepare_batch
-
     if workers <= 0:
-        done: Future = Future()
-        try:
-            done.set_result(prepare_batch(records, source, cfg))
-        except Exception as exc:
-            done.set_exception(exc)
-        return done
+        return inline_prepare(records, source, cfg)
     return _pool(workers).submit(prepare_batch, list(records), source, cfg)
 
 

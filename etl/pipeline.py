@@ -10,38 +10,26 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import glob
 import hashlib
-import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 from sqlalchemy.engine import Engine
 
+from etl.batches import PreparedBatch, inline_prepare
 from etl.checkpoints import checkpoint
 from etl.config import DedupConfig, Settings
-from etl.dedup.evidence import pack as pack_evidence
-from etl.dedup.evidence import text_evidence
-from etl.dedup.evidence import unpack as unpack_evidence
-from etl.dedup.features import features_of_batch
-from etl.dedup.features import pack as pack_features
-from etl.dedup.features import unpack as unpack_features
-from etl.dedup.matcher import PreparedArticle
-from etl.dedup.prepare import index_keys
-from etl.errors import EtlError, TerminalError, WarehouseUnavailable, is_transient
-from etl.names import dump_name, printable
-from etl.normalize import normalize_all
-from etl.parallel import submit_prepare
+from etl.counts import BatchCounts
+from etl.dumps import DumpFile, DumpResult
+from etl.errors import EtlError, WarehouseUnavailable, is_transient
+from etl.names import dump_name
 from etl.readers import HEAD_BYTES, detect_format, read_dump
-from etl.records import Article, RawRecord, Reject, RejectReason
-from etl.text import words
+from etl.records import RawRecord, Reject, RejectReason
 from etl.warehouse.ledger import (
     DONE,
     FAILED,
@@ -52,140 +40,10 @@ from etl.warehouse.ledger import (
     replace_unknown_format_rejects,
     unknown_format_members,
 )
-from etl.warehouse.load import BatchCounts, load_batch
+from etl.warehouse.load import load_batch
 from etl.warehouse.retry import RetryPolicy
 
 HASH_CHUNK = 1 << 20
-
-
-@dataclass(slots=True)
-class PreparedBatch:
-    """A batch after the CPU-heavy stage: articles with signatures, plus rejects.
-
-    ``end`` is one past the last ordinal the batch covers; it becomes the dump's
-    resume point once the batch is loaded.
-    """
-
-    prepared: list[PreparedArticle]
-    rejects: list[Reject]
-    end: int
-    seconds: float = 0.0
-    # seconds per step of the preparation ("normalise", "sign", "features"), for benchmarks and logs
-    stages: dict[str, float] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.prepared) + len(self.rejects)
-
-    def __getstate__(self) -> tuple:
-        """A batch travels from a prepare worker as a few flat arrays, not thousands of small ones."""
-        items = self.prepared
-        with_features = bool(items) and all(p.text is not None for p in items)
-        with_evidence = bool(items) and all(p.text_evidence is not None for p in items)
-        return (
-            [p.article for p in items],
-            np.vstack([p.signature for p in items]) if items else None,
-            # headline keys make the key count vary from article to article
-            np.fromiter((len(p.band_keys) for p in items), dtype=np.int64, count=len(items)),
-            np.concatenate([p.band_keys for p in items]) if items else None,
-            pack_features([p.text for p in items]) if with_features else None,
-            pack_evidence([p.text_evidence for p in items]) if with_evidence else None,
-            self.rejects,
-            self.end,
-            self.seconds,
-            self.stages,
-        )
-
-    def __setstate__(self, state: tuple) -> None:
-        (articles, signatures, key_counts, keys, packed, evidence, self.rejects, self.end, self.seconds,
-         self.stages) = state  # fmt: skip
-        n = len(articles)
-        features = unpack_features(packed) if packed is not None else [None] * n
-        texts = unpack_evidence(evidence) if evidence is not None else [None] * n
-        ends = np.cumsum(key_counts).tolist() if n else []
-        starts = [0, *ends[:-1]]
-        self.prepared = [
-            PreparedArticle(a, signatures[i], keys[starts[i] : ends[i]], features[i], texts[i])
-            for i, a in enumerate(articles)
-        ]
-
-
-@dataclass(slots=True)
-class DumpResult:
-    location: str
-    source: str
-    format: str | None
-    status: str  # "loaded" | "skipped" (already in the ledger) | "resumed"
-    counts: BatchCounts = field(default_factory=BatchCounts)
-    seconds: float = 0.0
-    dump_id: int | None = None
-    prepare_seconds: float = 0.0
-
-
-@dataclass(slots=True)
-class DumpFile:
-    """A dump on local disk plus its provenance.
-
-    ``location`` is what users know it by (a path, or the URL it was fetched from);
-    ``refusal`` says why a fetched file is not a dump at all (it becomes one reject);
-    ``settle`` is called after the load with success or failure (a landing folder
-    moves the file to processed/ or failed/).
-    """
-
-    path: Path
-    location: str
-    etag: str | None = None
-    last_modified: str | None = None
-    refusal: str | None = None
-    settle: Callable[[bool], object] | None = None
-
-    def __post_init__(self) -> None:
-        # A non-UTF-8 file name is stored and shown as caf\xe9.jsonl, never with surrogates.
-        self.location = printable(self.location)
-
-
-DOCUMENTATION_NAMES = frozenset({"readme", "license", "licence", "copying", "citation", "notice"})
-
-
-def is_documentation(path: Path) -> bool:
-    """``README.TXT``, ``LICENSE``, ``CITATION.cff``...: a corpus's notes, not a dump.
-
-    Skipped when a folder is walked (a dataset folder such as the BBC one ships a
-    README.TXT beside its articles); a file named directly is always read.
-    """
-    return path.name.split(".", 1)[0].lower() in DOCUMENTATION_NAMES
-
-
-def discover(locations: Iterable[str]) -> list[DumpFile]:
-    """Files named directly, every file under a folder (sorted; hidden and documentation files
-    skipped, see :func:`is_documentation`), or a glob.
-
-    A location that matches nothing is an error: a typo must not look like an empty day.
-    """
-    found: list[DumpFile] = []
-    seen: set[Path] = set()
-    for loc in locations:
-        path = Path(loc).expanduser()
-        if path.is_file():
-            candidates = [path]
-        elif path.is_dir():
-            candidates = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                and not is_documentation(p)
-            )
-        else:
-            candidates = sorted(Path(p) for p in glob.glob(os.path.expanduser(loc), recursive=True))
-            candidates = [p for p in candidates if p.is_file()]
-            if not candidates:
-                raise TerminalError(f"{loc}: no such file, folder or matching glob")
-        for p in candidates:
-            resolved = p.resolve()
-            if resolved not in seen:
-                seen.add(resolved)
-                found.append(DumpFile(path=p, location=str(p)))
-    return found
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -202,43 +60,6 @@ def batched(records: Iterable[RawRecord | Reject], size: int) -> Iterator[list[R
     it = iter(records)
     while batch := list(islice(it, size)):
         yield batch
-
-
-def prepare_batch(records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig) -> PreparedBatch:
-    """Normalise, sign and featurise a batch: the CPU-heavy stage, run outside any lock.
-
-    Each text is split into words once; its signature, band keys and the
-    features verification compares all come from those words.
-    """
-    checkpoint("prepare")
-    started = time.perf_counter()
-    articles: list[Article] = []
-    token_lists: list[list[str]] = []
-    rejects: list[Reject] = []
-    for item in normalize_all(records, source):
-        if isinstance(item, Article):
-            articles.append(item)
-            token_lists.append(words(item.dedup_text))  # right after its content hash: normalised once
-        else:
-            rejects.append(item)
-    normalised = time.perf_counter()
-    signatures, keys = index_keys(token_lists, articles, cfg)
-    signed = time.perf_counter()
-    features = features_of_batch(token_lists, cfg.shingle_size)
-    featured = time.perf_counter()
-    evidence = [text_evidence(a.dedup_text) for a in articles]
-    prepared = [
-        PreparedArticle(a, signatures[i], keys[i], features[i], evidence[i]) for i, a in enumerate(articles)
-    ]
-    done = time.perf_counter()
-    end = max(r.ordinal for r in records) + 1 if records else 0
-    stages = {
-        "normalise": normalised - started,
-        "sign": signed - normalised,
-        "features": featured - signed,
-        "evidence": done - featured,
-    }
-    return PreparedBatch(prepared, rejects, end, seconds=done - started, stages=stages)
 
 
 class FutureLike(Protocol):
@@ -363,6 +184,7 @@ def ingest_dump(
     )
     cfg = settings.dedup
     unknown = _Seen(RejectReason.UNKNOWN_FORMAT)
+    encodings = _Encodings()
     if dump.refusal:
         refused = Reject(f"{dump.location}#0", 0, RejectReason.UNSUPPORTED, dump.refusal)
         records: Iterable[RawRecord | Reject] = _resume([refused], state)
@@ -375,7 +197,7 @@ def ingest_dump(
             members=reread,
             first_ordinal=state.records_done if reread is not None else 0,
         )
-        records = unknown.watch(_resume(read, state))
+        records = unknown.watch(_resume(encodings.watch(read), state))
     pending: deque[tuple[BatchRef, FutureLike]] = deque()
 
     def load_next() -> None:
@@ -422,16 +244,16 @@ def ingest_dump(
             what="replacing the rejects of re-read members",
         )
     retry.call(
-        finish_dump, engine, state.id, UNKNOWN_FORMAT if unknown.seen else DONE, what="marking the dump done"
+        finish_dump,
+        engine,
+        state.id,
+        UNKNOWN_FORMAT if unknown.seen else DONE,
+        encodings.label(),
+        what="marking the dump done",
     )
     checkpoint("dump-done")
     result.seconds = time.perf_counter() - started
     return result
-
-
-def inline_prepare(records: Sequence[RawRecord | Reject], source: str, cfg: DedupConfig) -> Future:
-    """Prepare in the calling process; returns an already-done future."""
-    return submit_prepare(records, source, cfg, workers=0)
 
 
 def _detect_plain(path: Path) -> str | None:
@@ -455,6 +277,36 @@ class _Seen:
             if isinstance(r, Reject) and r.reason_code == self.code:
                 self.seen = True
             yield r
+
+
+class _Encodings:
+    """Counts the encodings readers name for a dump's records (``fields["encoding"]``).
+
+    The ledger keeps them in ``dumps.encoding``, most used first (``cp1252`` or
+    ``utf-8,cp1252``): someone chasing mojibake sees which decoder read the file.
+    Readers of formats that declare their encoding (JSON Lines, feeds, WARC) name
+    none, and the column stays empty. Records skipped on resume are counted too,
+    so a resumed dump records what a single run would.
+    """
+
+    WIDTH = 40  # the column's width; names that do not fit whole are left out
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def watch(self, records: Iterable[RawRecord | Reject]) -> Iterator[RawRecord | Reject]:
+        for r in records:
+            if isinstance(r, RawRecord) and (encoding := r.fields.get("encoding")):
+                self.counts[encoding] += 1
+            yield r
+
+    def label(self) -> str | None:
+        label = ""
+        for name, _ in self.counts.most_common():
+            if len(label) + len(name) + 1 > self.WIDTH:
+                break
+            label = f"{label},{name}" if label else name
+        return label or None
 
 
 def _resume(records: Iterable[RawRecord | Reject], state: DumpState) -> Iterator[RawRecord | Reject]:

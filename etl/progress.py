@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from etl.pipeline import DumpFile, DumpResult
-    from etl.warehouse.load import BatchCounts
+    from etl.counts import BatchCounts
+    from etl.dumps import DumpFile, DumpResult
 
 
 class ProgressObserver:

@@ -11,6 +11,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypedDict
 
 RAW_EXCERPT_CHARS = 2000
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -43,6 +44,44 @@ class RejectReason(enum.StrEnum):
     UNKNOWN_FORMAT = "unknown_format"
 
 
+class RecordFields(TypedDict, total=False):
+    """The canonical fields a reader fills in, before normalisation checks and types them.
+
+    The first group becomes ``Article`` (etl.normalize reads exactly these); values
+    are as found in the dump, so normalisation still rejects a bad date or a missing
+    body. ``encoding`` names the decoder that worked and is recorded per dump
+    (``dumps.encoding``). The last group is reader-specific detail that stays on
+    the record (tests, debugging) and is not stored. A reader sets no other key:
+    a value with nowhere to go is dropped in the reader, where a comment says why.
+    """
+
+    title: str | None
+    body: str | None
+    url: str | None
+    published: object  # a string as found; normalisation rejects anything else
+    section: str | None
+    lead: str | None
+    dateline: str | None
+    dateline_place: str | None
+    agency: str | None
+    language: str | None
+    description: str | None
+    topics: list[str]
+    persons: list[str]
+    authors: list[str]
+    encoding: str
+    # Reader-specific, not stored.
+    published_precision: str  # "minute" or "day" (TASS, Reuters)
+    text_type: str  # Reuters TEXT TYPE: NORM, BRIEF or UNPROC
+    newid: str | None  # Reuters story ids
+    oldid: str | None
+    places: list[str]  # Reuters category lists without an articles column
+    orgs: list[str]
+    exchanges: list[str]
+    tags: list[str]  # TASS "Tags:" trailer
+    scraped_at: str | None  # FakeNewsCorpus: when the page was crawled, not published
+
+
 @dataclass(slots=True)
 class RawRecord:
     """One record as found in a dump: text fields, not yet validated or typed.
@@ -55,7 +94,7 @@ class RawRecord:
     locator: str
     ordinal: int
     format: str
-    fields: dict[str, object]
+    fields: RecordFields
     raw: str = ""
 
 

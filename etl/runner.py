@@ -22,12 +22,11 @@ from datetime import date
 from sqlalchemy.engine import Engine
 
 from etl.config import Settings
+from etl.dumps import DumpFile, DumpResult
 from etl.errors import WarehouseUnavailable, describe_db_error, is_transient
 from etl.names import printable
 from etl.parallel import LocalPreparer, resolve_workers
 from etl.pipeline import (
-    DumpFile,
-    DumpResult,
     LoadFn,
     ProgressFn,
     SubmitPrepareFn,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from etl.pipeline import DumpResult
-from etl.warehouse.load import BatchCounts
+from etl.counts import BatchCounts
+from etl.dumps import DumpResult
 
 
 @dataclass(slots=True)

@@ -29,11 +29,13 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from etl.backfill import record_outcome
+from etl.batches import PreparedBatch, prepare_batch
 from etl.config import DedupConfig, Settings, load_settings, resolve_dask_address, resolve_database_url
+from etl.counts import BatchCounts
 from etl.errors import is_transient
 from etl.names import dump_name
 from etl.parallel import LocalPreparer, resolve_workers
-from etl.pipeline import PreparedBatch, current_batch, load_prepared, prepare_batch
+from etl.pipeline import current_batch, load_prepared
 from etl.records import RawRecord, Reject
 from etl.redact import has_userinfo
 from etl.runner import run_ingest
@@ -41,7 +43,6 @@ from etl.sources.credentials import hold
 from etl.summary import RunSummary
 from etl.warehouse import partitions
 from etl.warehouse.db import engine_for
-from etl.warehouse.load import BatchCounts
 from etl.warehouse.retry import RetryPolicy
 from etl.warehouse.schema import prepare_warehouse
 from flows.report import publish_report

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from etl.warehouse.db import make_engine
-from etl.warehouse.models import Article, Duplicate, Partition
+from etl.warehouse.models import ArticleRow, Duplicate, Partition
 from tests.conftest import edit_words, news_record, story
 from tests.httpserver import Reply
 
@@ -58,7 +58,7 @@ def counts(url: str) -> tuple[int, int]:
     engine = make_engine(url)
     with engine.connect() as conn:
         out = tuple(
-            conn.execute(select(func.count()).select_from(m)).scalar_one() for m in (Article, Duplicate)
+            conn.execute(select(func.count()).select_from(m)).scalar_one() for m in (ArticleRow, Duplicate)
         )
     engine.dispose()
     return out

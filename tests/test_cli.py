@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from etl.warehouse.models import Article, Duplicate, RejectRow, Run
+from etl.warehouse.models import ArticleRow, Duplicate, RejectRow, Run
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "dumps"
@@ -28,7 +28,7 @@ def newsetl(*args: str, cwd: Path, prefect_home: Path, env: dict | None = None):
     }
     full_env = {k: v for k, v in full_env.items() if v != ""}
     return subprocess.run(
-        [sys.executable, "-m", "etl.cli", *args],
+        [sys.executable, "-m", "flows.cli", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,
@@ -42,7 +42,7 @@ def table_counts(url: str) -> tuple[int, int, int]:
     with engine.connect() as conn:
         counts = tuple(
             conn.execute(select(func.count()).select_from(m)).scalar_one()
-            for m in (Article, Duplicate, RejectRow)
+            for m in (ArticleRow, Duplicate, RejectRow)
         )
     engine.dispose()
     return counts

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from etl.warehouse.models import Article, Duplicate
+from etl.warehouse.models import ArticleRow, Duplicate
 from tests.conftest import edit_words, news_record, story, write_jsonl
 
 PAIRS = 60
@@ -57,9 +57,9 @@ def test_concurrent_loads_keep_one_copy_of_each_story(pg_url: str, tmp_path: Pat
     assert sum(kept for kept, _ in results) == PAIRS
     assert sum(dups for _, dups in results) == PAIRS
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(Article)).scalar_one() == PAIRS
+        assert conn.execute(select(func.count()).select_from(ArticleRow)).scalar_one() == PAIRS
         assert conn.execute(select(func.count()).select_from(Duplicate)).scalar_one() == PAIRS
-        titles = conn.execute(select(Article.title)).scalars().all()
+        titles = conn.execute(select(ArticleRow.title)).scalars().all()
     # one copy of each story: either its A or its B version, never both
     assert sorted(int(t[1:]) for t in titles) == list(range(PAIRS))
     engine.dispose()
@@ -147,7 +147,7 @@ def test_three_concurrent_ingests_of_overlapping_dumps_load_each_record_once(
         assert per_dump == lines
         assert conn.execute(select(func.count()).select_from(RejectRow)).scalar_one() == 1
         assert set(conn.execute(select(Dump.status)).scalars()) == {"done"}
-        titles = conn.execute(select(Article.title)).scalars().all()
+        titles = conn.execute(select(ArticleRow.title)).scalars().all()
     # no near-duplicate pair both kept: each of the 45 stories once, in one version
     assert sorted(int(t[1:]) for t in titles) == list(range(45))
     engine.dispose()

@@ -88,12 +88,12 @@ def _env(env: dict[str, str]) -> dict[str, str]:
 
 
 def newsetl(args: list[str], cwd: Path, env: dict[str, str], **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "etl.cli", *args], cwd=cwd, env=_env(env), **kw)
+    return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=_env(env), **kw)
 
 
 def newsetl_run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "etl.cli", *args],
+        [sys.executable, "-m", "flows.cli", *args],
         cwd=cwd,
         env=_env(env),
         capture_output=True,

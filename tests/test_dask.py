@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
-from etl.warehouse.models import Article, Duplicate, RejectRow
+from etl.warehouse.models import ArticleRow, Duplicate, RejectRow
 from tests.conftest import PG_ADMIN_URL, edit_words, news_record, story, write_jsonl
 from tests.test_cli import SAMPLES, newsetl
 
@@ -32,8 +32,8 @@ def warehouse_rows(url: str) -> dict[str, list[tuple]]:
     engine = create_engine(url)
     rows = {}
     with engine.connect() as conn:
-        for model in (Article, Duplicate, RejectRow):
-            skip = _RUN_COLUMNS | ({"id"} if model is not Article else set())
+        for model in (ArticleRow, Duplicate, RejectRow):
+            skip = _RUN_COLUMNS | ({"id"} if model is not ArticleRow else set())
             cols = [c for c in model.__table__.columns if c.name not in skip]
             rows[model.__tablename__] = sorted(
                 (tuple(repr(v) for v in r) for r in conn.execute(select(*cols))), key=repr

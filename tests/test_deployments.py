@@ -89,7 +89,7 @@ def test_served_backfill_deployment_end_to_end(
     env = {**prefect_server, "NEWSETL_CONFIG": str(config), "NEWSETL_DATABASE_URL": with_password(pg_url)}
     serve_log = (tmp_path / "serve.log").open("w")
     serve = subprocess.Popen(
-        [sys.executable, "-m", "etl.cli", "serve"],
+        [sys.executable, "-m", "flows.cli", "serve"],
         cwd=tmp_path,
         env=env,
         stdout=serve_log,
@@ -174,7 +174,7 @@ def test_served_deployments_never_carry_the_database_url(tmp_path: Path, monkeyp
     import prefect
     from typer.testing import CliRunner
 
-    from etl.cli import app
+    from flows.cli import app
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()

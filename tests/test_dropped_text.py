@@ -10,7 +10,7 @@ from etl.config import Settings
 from etl.runner import run_ingest
 from etl.textdiff import unpack
 from etl.warehouse.explain import explain
-from etl.warehouse.models import Article, Duplicate
+from etl.warehouse.models import ArticleRow, Duplicate
 from tests.conftest import edit_words, news_record, story, write_jsonl
 from tests.test_cli import newsetl
 
@@ -37,12 +37,12 @@ def _original_then_correction(tmp_path: Path) -> tuple[Path, str, str, Path]:
 def test_a_correction_replaces_the_original_whose_text_explain_can_diff(engine, tmp_path: Path) -> None:
     d1, original, corrected, d2 = _original_then_correction(tmp_path)
     run_ingest(engine, [str(d1)], settings=SETTINGS, source="wire")
-    kept_id = _rows(engine, select(Article.id))[0]["id"]
+    kept_id = _rows(engine, select(ArticleRow.id))[0]["id"]
 
     summary = run_ingest(engine, [str(d2)], settings=SETTINGS, source="wire")
 
     assert summary.totals.replaced == 1
-    stored = _rows(engine, select(Article.id, Article.title, Article.body))
+    stored = _rows(engine, select(ArticleRow.id, ArticleRow.title, ArticleRow.body))
     assert [(r["id"], r["title"], r["body"]) for r in stored] == [
         (kept_id, "CORRECTED - ACME CORP 4TH QTR NET", corrected)
     ]

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from etl.config import IngestConfig, Settings
 from etl.runner import run_ingest
-from etl.warehouse.models import Article, Dump, Run
+from etl.warehouse.models import ArticleRow, Dump, Run
 from tests.conftest import news_record, story, write_jsonl
 
 SETTINGS = replace(Settings(), ingest=IngestConfig(batch_size=10, workers=0))
@@ -44,7 +44,7 @@ def test_a_non_utf8_file_name_is_stored_as_backslash_x_and_the_run_completes(eng
             (f"{folder}/caf\\xe9.jsonl", "done"),
             (f"{folder}/plain.jsonl", "done"),
         }
-        locators = set(conn.execute(select(Article.locator)).scalars())
+        locators = set(conn.execute(select(ArticleRow.locator)).scalars())
     assert f"{folder}/caf\\xe9.jsonl#0" in locators
 
 

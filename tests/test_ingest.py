@@ -13,7 +13,7 @@ from etl.config import DedupConfig, IngestConfig, Settings
 from etl.errors import IndexMismatchError
 from etl.pipeline import load_prepared
 from etl.runner import run_ingest
-from etl.warehouse.models import Article, Dump, Duplicate, RejectRow, Run
+from etl.warehouse.models import ArticleRow, Dump, Duplicate, RejectRow, Run
 from tests.conftest import FIXTURES, edit_words, news_record, story, write_jsonl
 
 SETTINGS = Settings()
@@ -40,8 +40,12 @@ def warehouse_snapshot(engine) -> dict[str, list]:
             for r in rows(
                 engine,
                 select(
-                    Article.id, Article.locator, Article.title, Article.body, Article.content_hash
-                ).order_by(Article.id),
+                    ArticleRow.id,
+                    ArticleRow.locator,
+                    ArticleRow.title,
+                    ArticleRow.body,
+                    ArticleRow.content_hash,
+                ).order_by(ArticleRow.id),
             )
         ],
         "duplicates": [
@@ -91,7 +95,7 @@ def test_first_seen_is_kept_and_duplicates_name_it(engine, day1: Path) -> None:
         1,
         0,
     )
-    kept = rows(engine, select(Article.id, Article.title).where(Article.title.like("Story one%")))
+    kept = rows(engine, select(ArticleRow.id, ArticleRow.title).where(ArticleRow.title.like("Story one%")))
     assert [r["title"] for r in kept] == ["Story one"]
     dups = rows(engine, select(Duplicate).order_by(Duplicate.ordinal))
     assert [(d["title"], d["method"], d["duplicate_of"]) for d in dups] == [
@@ -105,7 +109,7 @@ def test_first_seen_is_kept_and_duplicates_name_it(engine, day1: Path) -> None:
 
 def test_near_duplicate_in_a_later_run_is_caught(engine, day1: Path, tmp_path: Path) -> None:
     run_ingest(engine, [str(day1)], settings=SETTINGS, source="wire")
-    original_id = rows(engine, select(Article.id).where(Article.title == "Story three"))[0]["id"]
+    original_id = rows(engine, select(ArticleRow.id).where(ArticleRow.title == "Story three"))[0]["id"]
     day2 = write_jsonl(
         tmp_path / "day2.jsonl",
         [
@@ -178,7 +182,7 @@ def test_every_record_lands_exactly_once_per_run(engine, tmp_path: Path) -> None
 
     run = rows(engine, select(Run).where(Run.id == summary.run_id))[0]
     tables = (
-        count(engine, Article, run_id=summary.run_id),
+        count(engine, ArticleRow, run_id=summary.run_id),
         count(engine, Duplicate, run_id=summary.run_id),
         count(engine, RejectRow, run_id=summary.run_id),
     )
@@ -217,7 +221,7 @@ def test_crash_mid_run_then_rerun_equals_one_clean_run(db_url: str, tmp_path: Pa
     crashed = make_engine(db_url)
     first = run_ingest(crashed, [str(dump)], settings=settings, source="wire", load=crashing_load)
     assert first.failures and "power cut" in first.failures[0][1]
-    assert count(crashed, Article) + count(crashed, Duplicate) == 15
+    assert count(crashed, ArticleRow) + count(crashed, Duplicate) == 15
     resumed = run_ingest(crashed, [str(dump)], settings=settings, source="wire")
     assert resumed.dumps[0].status == "resumed"
     assert resumed.totals.records == 10
@@ -262,7 +266,7 @@ def test_control_characters_and_unicode_survive_the_bulk_load(engine, tmp_path: 
     summary = run_ingest(engine, [str(dump)], settings=SETTINGS, source="wire")
 
     assert summary.totals.articles == 1
-    stored = rows(engine, select(Article.title, Article.body))[0]
+    stored = rows(engine, select(ArticleRow.title, ArticleRow.body))[0]
     assert stored["title"] == "Zürich \u2014 talks"
     assert stored["body"].startswith("Zürich talks \u201cresumed\u201d on Monday. Officials said so.")
     assert "\x00" not in stored["body"]
@@ -377,7 +381,7 @@ def test_longest_policy_keeps_the_fuller_version_whatever_the_order(
 
     run_ingest(engine, [str(dump)], settings=settings, source="wire")
 
-    assert [r["title"] for r in rows(engine, select(Article.title))] == ["Full"]
+    assert [r["title"] for r in rows(engine, select(ArticleRow.title))] == ["Full"]
     dup = rows(engine, select(Duplicate.title, Duplicate.relation))
     assert [(d["title"], d["relation"]) for d in dup] == [("Short", "excerpt")]
 
@@ -393,7 +397,7 @@ def test_a_later_fuller_version_replaces_the_stored_one_under_longest(engine, tm
         settings=settings,
         source="w",
     )
-    kept_id = rows(engine, select(Article.id))[0]["id"]
+    kept_id = rows(engine, select(ArticleRow.id))[0]["id"]
     copy = write_jsonl(tmp_path / "d0.jsonl", [news_record("Short copy", short, url="https://x.example/c")])
     run_ingest(engine, [str(copy)], settings=settings, source="w")  # an exact copy of the stored one
 
@@ -405,7 +409,7 @@ def test_a_later_fuller_version_replaces_the_stored_one_under_longest(engine, tm
     )
 
     assert second.totals.replaced == 1 and second.totals.articles == 1
-    stored = rows(engine, select(Article.id, Article.title, Article.body))
+    stored = rows(engine, select(ArticleRow.id, ArticleRow.title, ArticleRow.body))
     assert [(r["id"], r["title"]) for r in stored] == [(kept_id, "Full")]
     assert stored[0]["body"] == full
     dups = {r["title"]: r for r in rows(engine, select(Duplicate))}
@@ -414,7 +418,7 @@ def test_a_later_fuller_version_replaces_the_stored_one_under_longest(engine, tm
     # every run still accounts for each of its records exactly once, in the tables
     for summary in (first, second):
         assert (
-            count(engine, Article, run_id=summary.run_id) + count(engine, Duplicate, run_id=summary.run_id)
+            count(engine, ArticleRow, run_id=summary.run_id) + count(engine, Duplicate, run_id=summary.run_id)
             == 1
         )
     # and the index now describes the full version
@@ -436,9 +440,9 @@ def test_latest_policy_keeps_the_most_recently_published(engine, tmp_path: Path)
     ]
     settings = Settings(dedup=DedupConfig(policy="latest"))
     run_ingest(engine, [str(write_jsonl(tmp_path / "l.jsonl", records))], settings=settings, source="w")
-    assert [r["title"] for r in rows(engine, select(Article.title))] == ["Day 9"]
+    assert [r["title"] for r in rows(engine, select(ArticleRow.title))] == ["Day 9"]
     later = write_jsonl(tmp_path / "l2.jsonl", [news_record("Day 12", text, day=12)])
     summary = run_ingest(engine, [str(later)], settings=settings, source="w")
     assert summary.totals.replaced == 1
-    assert [r["title"] for r in rows(engine, select(Article.title))] == ["Day 12"]
+    assert [r["title"] for r in rows(engine, select(ArticleRow.title))] == ["Day 12"]
     assert count(engine, Duplicate) == 3

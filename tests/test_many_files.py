@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from etl.config import Settings
 from etl.runner import run_ingest
 from etl.warehouse.db import make_engine
-from etl.warehouse.models import Article
+from etl.warehouse.models import ArticleRow
 from tests.conftest import news_record, story, write_jsonl
 
 FILES = 1000  # 3,000 took ~70 s (about 23 ms of ledger and load work per dump)
@@ -43,7 +43,7 @@ def test_ingest_folder_of_many_small_files_keeps_descriptors_low(tmp_path: Path)
             progress=lambda location, counts: samples.append(open_fds()),
         )
         with engine.connect() as conn:
-            articles = conn.execute(select(func.count()).select_from(Article)).scalar_one()
+            articles = conn.execute(select(func.count()).select_from(ArticleRow)).scalar_one()
     finally:
         engine.dispose()
 

@@ -201,8 +201,7 @@ def test_nul_in_url_and_title_does_not_fail_the_dump_on_postgres(pg_url: str, tm
     from etl.config import Settings
     from etl.runner import run_ingest
     from etl.warehouse.db import make_engine
-    from etl.warehouse.models import Article as ArticleRow
-    from etl.warehouse.models import Dump, RejectRow
+    from etl.warehouse.models import ArticleRow, Dump, RejectRow
     from tests.conftest import news_record, story, write_jsonl
 
     records = [news_record(f"Story {i}", story(300 + i)) for i in range(4)]

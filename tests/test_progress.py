@@ -15,9 +15,9 @@ import pytest
 from rich.console import Console
 
 from etl.console_progress import BAR, LINES, QUIET, ConsoleProgress, choose_mode
-from etl.pipeline import DumpFile, DumpResult
+from etl.counts import BatchCounts
+from etl.dumps import DumpFile, DumpResult
 from etl.progress import observer, observing, read_position
-from etl.warehouse.load import BatchCounts
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "dumps"
@@ -129,7 +129,7 @@ def _env(prefect_home: Path) -> dict[str, str]:
 
 def test_ingest_piped_prints_plain_lines_and_quiet_prints_none(tmp_path: Path, prefect_home: Path) -> None:
     db = f"sqlite:///{tmp_path}/w.db"
-    cmd = [sys.executable, "-m", "etl.cli", "ingest", str(SAMPLES), "--db", db]
+    cmd = [sys.executable, "-m", "flows.cli", "ingest", str(SAMPLES), "--db", db]
     env = {**_env(prefect_home), "NEWSETL_REPORT": str(tmp_path / "report.html")}
     piped = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert piped.returncode == 0, piped.stderr
@@ -143,7 +143,7 @@ def test_ingest_piped_prints_plain_lines_and_quiet_prints_none(tmp_path: Path, p
     assert (tmp_path / "report.html").exists()  # the flow wrote the report
 
     quiet = subprocess.run(
-        [sys.executable, "-m", "etl.cli", "--quiet", *cmd[3:]],
+        [sys.executable, "-m", "flows.cli", "--quiet", *cmd[3:]],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -158,7 +158,7 @@ def test_ingest_piped_prints_plain_lines_and_quiet_prints_none(tmp_path: Path, p
 @pytest.mark.skipif(not shutil.which("script"), reason="needs script(1) for a pseudo-terminal")
 def test_ingest_on_a_terminal_draws_a_progress_bar(tmp_path: Path, prefect_home: Path) -> None:
     db = f"sqlite:///{tmp_path}/w.db"
-    inner = shlex.join([sys.executable, "-m", "etl.cli", "ingest", str(SAMPLES), "--db", db])
+    inner = shlex.join([sys.executable, "-m", "flows.cli", "ingest", str(SAMPLES), "--db", db])
     env = {**_env(prefect_home), "NEWSETL_REPORT": str(tmp_path / "report.html"), "TERM": "xterm"}
     res = subprocess.run(
         ["script", "-qfec", inner, str(tmp_path / "typescript")],

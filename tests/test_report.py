@@ -160,7 +160,7 @@ def test_dump_detail_lists_a_dumps_rejects_and_duplicates(warehouse) -> None:
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("NEWSETL_CONFIG", "NEWSETL_DATABASE_URL")}
     return subprocess.run(
-        [sys.executable, "-m", "etl.cli", *args],
+        [sys.executable, "-m", "flows.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -29,7 +29,7 @@ from etl.config import DedupConfig, Settings
 from etl.dedup.shingles import containment, jaccard, word_similarity
 from etl.runner import run_ingest
 from etl.warehouse.db import make_engine
-from etl.warehouse.models import Article, Dump, Duplicate
+from etl.warehouse.models import ArticleRow, Dump, Duplicate
 
 LABELS = ("same", "different", "unsure")
 
@@ -94,7 +94,9 @@ def product_clusters(stories: list[Story], url: str, tmp: Path, overrides: dict)
         )
         with engine.connect() as conn:
             kept = conn.execute(
-                select(Article.id, Dump.location, Article.ordinal).join(Dump, Article.dump_id == Dump.id)
+                select(ArticleRow.id, Dump.location, ArticleRow.ordinal).join(
+                    Dump, ArticleRow.dump_id == Dump.id
+                )
             )
             for article_id, location, ordinal in kept:
                 sid = by_place.get((Path(location).name, ordinal))

@@ -31,6 +31,7 @@ from etl.dedup.features import (
     text_features,
 )
 from etl.dedup.rules import Pair, judge, texts_only
+from etl.dedup.stored import StoredHead
 from etl.records import Article
 from etl.text import words
 
@@ -62,15 +63,6 @@ class PreparedArticle:
                 self.text_evidence = text_evidence(self.article.dedup_text)
             self.context = context_of(self.article.title, self.article.published_at, self.text_evidence)
         return self.context
-
-
-@dataclass(frozen=True, slots=True)
-class StoredHead:
-    """What the warehouse returns of a stored candidate before any text: hash, headline, time."""
-
-    content_hash: str
-    title: str
-    published_at: object
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The index keys of stories: MinHash band keys of the text, plus headline keys.
 
-Used by the prepare stage (etl.pipeline.prepare_batch) and, for stored
+Used by the prepare stage (etl.batches.prepare_batch) and, for stored
 articles, by ``newsetl dedup reindex`` and ``newsetl explain``, so that the three
 compute the same keys.
 """

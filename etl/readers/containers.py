@@ -19,7 +19,7 @@ limit keeps the depth of streams, and of surprises, bounded.
 
 Skipped without a reject (they are not records): directories, and hidden or
 operating-system files (``__MACOSX/``, ``.DS_Store``, ``._x``, any path part
-starting with a dot, as :func:`etl.pipeline.discover` does for folders,
+starting with a dot, as :func:`etl.dumps.discover` does for folders,
 ``Thumbs.db``, ``desktop.ini``). Symbolic and hard links, device files and FIFOs
 are not read (a link may point outside the archive, a device or FIFO has no
 content) but each becomes an ``UNSUPPORTED`` reject located

@@ -43,18 +43,17 @@ from typing import BinaryIO
 
 from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject, skip_line
 from etl.readers.encoding import decode_bytes
-from etl.records import RawRecord, Reject, RejectReason
+from etl.records import RawRecord, RecordFields, Reject, RejectReason
 
 FORMAT = "csv"
 
-# Canonical field -> column names (lowercase), first non-empty wins.
+# Canonical field -> column names (lowercase), first non-empty wins. The domain and publication
+# columns are not read: the warehouse has no column for them (source is the configured source).
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "title": ("title", "headline"),
     "body": ("content", "article", "text", "maintext", "body"),
     "url": ("url", "link"),
     "published": ("date", "date_publish", "published", "publish_date", "published_at", "pubdate"),
-    "source_domain": ("domain", "source_domain"),
-    "publication": ("publication", "publisher", "source"),
     "authors": ("authors", "author"),
     "description": ("description", "meta_description", "summary"),
     "section": ("section", "category"),
@@ -229,8 +228,8 @@ def _columns(names: list[str]) -> dict[str, list[tuple[int, str]]]:
     return columns
 
 
-def _fields(row: list[str], columns: dict[str, list[tuple[int, str]]]) -> dict[str, object]:
-    fields: dict[str, object] = {field: None for field in COLUMN_ALIASES}
+def _fields(row: list[str], columns: dict[str, list[tuple[int, str]]]) -> RecordFields:
+    fields: RecordFields = {field: None for field in COLUMN_ALIASES}  # type: ignore[misc]
     for field, candidates in columns.items():
         for index, name in candidates:
             value = row[index].strip()

@@ -32,12 +32,11 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 import feedparser
 
 from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject
-from etl.records import RAW_EXCERPT_CHARS, RawRecord, Reject, RejectReason
+from etl.records import RAW_EXCERPT_CHARS, RawRecord, RecordFields, Reject, RejectReason
 
 FORMAT = "feed"
 MAX_FEED_BYTES = 64 * 1024 * 1024
@@ -83,7 +82,7 @@ def read_feed(
         yield RawRecord(f"{location}#{ordinal}", ordinal, FORMAT, fields, raw=raw)
 
 
-def entry_fields(entry: Any, feed: Any, is_rss: bool = False) -> tuple[dict[str, object], str]:
+def entry_fields(entry: Any, feed: Any, is_rss: bool = False) -> tuple[RecordFields, str]:
     """Canonical fields of one feedparser entry, and a raw excerpt for rejects."""
     content = next((c for c in entry.get("content", []) if (c.get("value") or "").strip()), None)
     summary = entry.get("summary_detail") or (
@@ -97,12 +96,12 @@ def entry_fields(entry: Any, feed: Any, is_rss: bool = False) -> tuple[dict[str,
     else:
         body, source, description = summary_text, summary, ""
     url = entry.get("link") or (entry.get("id") if _is_url(entry.get("id")) else None)
-    fields: dict[str, object] = {
+    # No source_domain: the warehouse has no column for it and the url carries the host.
+    fields: RecordFields = {
         "title": _detail_text(entry.get("title_detail")) or entry.get("title") or "",
         "body": body,
         "url": url,
         "published": _date(entry, "published") or _date(entry, "updated"),
-        "source_domain": _host(feed.get("link")) or _host(url),
         "language": (source or {}).get("language") or feed.get("language"),
         "authors": _authors(entry, is_rss),
         "description": description or None,
@@ -184,15 +183,6 @@ def _author_name(text: str) -> str:
 
 def _is_url(value: object) -> bool:
     return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
-
-
-def _host(url: object) -> str | None:
-    if not isinstance(url, str) or not url:
-        return None
-    try:
-        return urlsplit(url.strip()).hostname or None
-    except ValueError:
-        return None
 
 
 def _bozo_message(exc: BaseException | None) -> str:

@@ -43,7 +43,7 @@ from typing import BinaryIO
 from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject, skip_rest
 from etl.readers.encoding import decode_bytes
 from etl.readers.jsonl import FieldTypeError, _json_type, map_fields, pick
-from etl.records import RawRecord, Reject, RejectReason
+from etl.records import RawRecord, RecordFields, Reject, RejectReason
 
 FORMAT = "json_array"
 CHUNK = 64 * 1024
@@ -55,7 +55,6 @@ EXTRA_ALIASES: dict[str, tuple[str, ...]] = {
     "body": ("paragraphs", "full_text", "story"),
     "url": ("href", "source_url"),
     "published": ("date_publish", "publish_date", "pub_date", "pubDate", "datetime", "created_at"),
-    "source_domain": ("site", "source"),
     "description": ("summary", "lead", "subtitle"),
     "section": ("section", "category"),
     "topics": ("topics", "tags", "keywords"),
@@ -425,7 +424,7 @@ def _record(
     return RawRecord(locator, index, FORMAT, fields, raw=raw.strip())
 
 
-def article_fields(obj: dict[str, object]) -> dict[str, object]:
+def article_fields(obj: dict[str, object]) -> RecordFields:
     """Canonical fields of one article object (see the module docstring).
 
     Raises :class:`etl.readers.jsonl.FieldTypeError` for a value of the wrong JSON type.
@@ -445,7 +444,7 @@ def article_fields(obj: dict[str, object]) -> dict[str, object]:
     fields = map_fields(obj)
     for name, aliases in EXTRA_ALIASES.items():
         if fields.get(name) is None:
-            fields[name] = pick(obj, name, aliases)
+            fields[name] = pick(obj, name, aliases)  # type: ignore[literal-required]
     if isinstance(fields.get("body"), list):
         fields["body"] = "\n\n".join(part for part in fields["body"] if part is not None)
     topics = fields.get("topics")

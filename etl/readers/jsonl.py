@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject, skip_line
-from etl.records import RawRecord, Reject, RejectReason
+from etl.records import RawRecord, RecordFields, Reject, RejectReason
 
 FORMAT = "jsonl"
 
@@ -31,11 +31,11 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "body": ("maintext", "text", "content", "article", "body"),
     "url": ("url", "link"),
     "published": ("date_publish", "date", "date_published", "published"),
-    "source_domain": ("source_domain", "domain"),
     "language": ("language",),
     "authors": ("authors", "author"),
     "description": ("description",),
 }
+# No source_domain: the warehouse has no column for it and the url carries the host.
 
 
 def read_jsonl(
@@ -119,16 +119,12 @@ class FieldTypeError(ValueError):
 # Canonical fields that may be a list of strings (paragraphs, names); every other is one string.
 LIST_FIELDS = ("body", "authors", "topics")
 UNCHECKED_FIELDS = ("published",)  # normalisation rejects a date that is not a string
-# Not stored, only informative: a non-string (NewsAPI's ``"source": {"name": ...}``) is passed over.
-SKIPPED_IF_NOT_TEXT = ("source_domain",)
 
 
 def pick(obj: dict[str, object], name: str, aliases: tuple[str, ...]) -> object:
     """The first non-null value under ``aliases``, type-checked for canonical field ``name``."""
     for key in aliases:
         value = obj.get(key)
-        if name in SKIPPED_IF_NOT_TEXT and not isinstance(value, str):
-            continue
         if value is not None:
             check_type(name, key, value)
             return value
@@ -154,16 +150,16 @@ def check_type(name: str, key: str, value: object) -> None:
     )
 
 
-def map_fields(obj: dict[str, object]) -> dict[str, object]:
+def map_fields(obj: dict[str, object]) -> RecordFields:
     """Canonical fields from one crawled object (unknown keys are dropped).
 
     A body given as a list of paragraphs (some scrapers do that) is joined with
     blank lines; ``authors`` is always a list, a single string becoming one item.
     Raises :class:`FieldTypeError` for a value of the wrong JSON type.
     """
-    fields: dict[str, object] = {}
+    fields: RecordFields = {}
     for name, aliases in FIELD_ALIASES.items():
-        fields[name] = pick(obj, name, aliases)
+        fields[name] = pick(obj, name, aliases)  # type: ignore[literal-required]
     body = fields["body"]
     if isinstance(body, list):
         fields["body"] = "\n\n".join(part for part in body if part is not None)

@@ -33,7 +33,7 @@ from typing import BinaryIO
 
 from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject, skip_rest
 from etl.readers.encoding import decode_bytes
-from etl.records import RawRecord, Reject, RejectReason
+from etl.records import RawRecord, RecordFields, Reject, RejectReason
 
 FORMAT = "text"
 MAX_TITLE_BYTES = 300
@@ -58,7 +58,7 @@ def read_text(
     if not title.strip():
         yield Reject(locator, 0, RejectReason.MISSING_BODY, f"The text file {location} is empty.", text)
         return
-    fields: dict[str, object] = {
+    fields: RecordFields = {
         "title": title.strip(),
         "body": body.strip(),
         "published": None,

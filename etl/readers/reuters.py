@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject
-from etl.records import RAW_EXCERPT_CHARS, RawRecord, Reject, RejectReason
+from etl.records import RAW_EXCERPT_CHARS, RawRecord, RecordFields, Reject, RejectReason
 
 FORMAT = "reuters"
 ENCODING = "latin-1"
@@ -160,7 +160,7 @@ def parse_block(text: str, locator: str, ordinal: int) -> RawRecord:
     body_element = _element(story, "BODY")
     body, signed = reflow_body(_clean(body_element)) if body_element is not None else ("", False)
     author = _one_line(_element(story, "AUTHOR"))
-    fields: dict[str, object] = {
+    fields: RecordFields = {
         "title": _one_line(_element(story, "TITLE")),
         "body": body,
         "published": published,

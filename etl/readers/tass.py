@@ -35,7 +35,7 @@ from typing import BinaryIO
 
 from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject
 from etl.readers.encoding import decode_bytes
-from etl.records import RAW_EXCERPT_CHARS, RawRecord, Reject, RejectReason
+from etl.records import RAW_EXCERPT_CHARS, RawRecord, RecordFields, Reject, RejectReason
 from etl.text import is_prose
 
 FORMAT = "tass"
@@ -141,11 +141,11 @@ def parse_article(text: str, locator: str, ordinal: int, encoding: str = "utf-8"
     return RawRecord(locator, ordinal, FORMAT, _fields(parts, day, encoding), raw=text)
 
 
-def _fields(parts: _Parts, day: date, encoding: str) -> dict[str, object]:
+def _fields(parts: _Parts, day: date, encoding: str) -> RecordFields:
     """The canonical field dict of a parsed article."""
     published, precision = _published(parts.time_line, day)
     dateline = DATELINE_RE.match(parts.dateline_line) if parts.dateline_line else None
-    fields: dict[str, object] = {
+    fields: RecordFields = {
         "title": parts.title,
         "section": parts.section,
         "published": published,

@@ -35,13 +35,12 @@ import zlib
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
 
 from etl.readers.base import DEFAULT_MAX_RECORD_BYTES, FormatSpec, oversized_reject, skip_rest
 from etl.readers.encoding import decode_bytes
-from etl.records import RAW_EXCERPT_CHARS, RawRecord, Reject, RejectReason
+from etl.records import RAW_EXCERPT_CHARS, RawRecord, RecordFields, Reject, RejectReason
 
 FORMAT = "warc"
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
@@ -175,7 +174,6 @@ def _response(
     fields = extract_article(html, uri if uri.startswith(("http://", "https://")) else None)
     fields["url"] = uri
     fields["published"] = fields["published"] or record.rec_headers.get_header("WARC-Date")
-    fields["source_domain"] = _host(uri)
     return RawRecord(locator, ordinal, FORMAT, fields, raw=html[:RAW_EXCERPT_CHARS])
 
 
@@ -209,7 +207,7 @@ def decode_html(payload: bytes, content_type: str = "") -> str:
     return decode_bytes(payload)[0]
 
 
-def extract_article(html: str, url: str | None = None) -> dict[str, object]:
+def extract_article(html: str, url: str | None = None) -> RecordFields:
     """Title, body and metadata of one HTML page, by trafilatura.
 
     Keys are the canonical field names; ``body`` is ``""`` when trafilatura finds
@@ -333,13 +331,6 @@ def _html_title(html: str) -> str:
 
 def _html_lang(html: str) -> str | None:
     return (_scan_head(html).lang or "").strip() or None
-
-
-def _host(url: str) -> str | None:
-    try:
-        return urlsplit(url).hostname or None
-    except ValueError:
-        return None
 
 
 # --- format detection --------------------------------------------------------------------

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 
-from etl.pipeline import DumpFile, discover
+from etl.dumps import DumpFile, discover
 from etl.redact import redact_url
 from etl.sources import credentials, folder, http
 from etl.sources.config import FolderSource, HttpSource, SourceConfig, get_source, load_sources

@@ -14,7 +14,7 @@ from etl.dedup.shingles import containment, features, jaccard, word_similarity
 from etl.text import dedup_text
 from etl.textdiff import unpack, word_diff
 from etl.warehouse.index import SqlIndex
-from etl.warehouse.models import Article, Duplicate, RejectRow
+from etl.warehouse.models import ArticleRow, Duplicate, RejectRow
 
 
 @dataclass(slots=True)
@@ -41,7 +41,7 @@ class Explanation:
 
 
 def _article(conn, article_id: int) -> dict | None:
-    row = conn.execute(select(Article.__table__).where(Article.id == article_id)).first()
+    row = conn.execute(select(ArticleRow.__table__).where(ArticleRow.id == article_id)).first()
     return dict(row._mapping) if row else None
 
 
@@ -53,7 +53,9 @@ def explain(engine: Engine, query: str, cfg: DedupConfig, limit: int = 5) -> Exp
             out.article = _article(conn, int(query))
         if out.article is None:
             row = conn.execute(
-                select(Article.__table__).where(or_(Article.url == query, Article.locator == query)).limit(1)
+                select(ArticleRow.__table__)
+                .where(or_(ArticleRow.url == query, ArticleRow.locator == query))
+                .limit(1)
             ).first()
             out.article = dict(row._mapping) if row else None
         if out.article is None:
@@ -87,7 +89,11 @@ def explain(engine: Engine, query: str, cfg: DedupConfig, limit: int = 5) -> Exp
         ids.discard(subject["id"])
         texts = index.dedup_texts(ids)
         titles = (
-            dict(conn.execute(select(Article.id, Article.title).where(Article.id.in_(list(ids)))).all())
+            dict(
+                conn.execute(
+                    select(ArticleRow.id, ArticleRow.title).where(ArticleRow.id.in_(list(ids)))
+                ).all()
+            )
             if ids
             else {}
         )

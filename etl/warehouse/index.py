@@ -18,10 +18,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from etl.config import DedupConfig
-from etl.dedup.matcher import StoredHead
+from etl.dedup.stored import StoredHead
 from etl.errors import IndexMismatchError
 from etl.text import dedup_text
-from etl.warehouse.models import Article, IndexSetting, LshBand
+from etl.warehouse.models import ArticleRow, IndexSetting, LshBand
 
 FINGERPRINT_KEY = "dedup_fingerprint"
 LOOKUP_CHUNK = 50_000
@@ -72,9 +72,9 @@ class SqlIndex:
         for part in chunked(hashes):
             wanted = self._values(part, String)
             rows = self.conn.execute(
-                select(Article.content_hash, func.min(Article.id))
-                .join(wanted, Article.content_hash == wanted.c.value)
-                .group_by(Article.content_hash)
+                select(ArticleRow.content_hash, func.min(ArticleRow.id))
+                .join(wanted, ArticleRow.content_hash == wanted.c.value)
+                .group_by(ArticleRow.content_hash)
             )
             out.update({h: aid for h, aid in rows})
         return out
@@ -134,7 +134,7 @@ class SqlIndex:
         for part in chunked(ids):
             wanted = self._values(part, BigInteger)
             rows = self.conn.execute(
-                select(Article.id, Article.body).join(wanted, Article.id == wanted.c.value)
+                select(ArticleRow.id, ArticleRow.body).join(wanted, ArticleRow.id == wanted.c.value)
             )
             out.update({aid: dedup_text(body) for aid, body in rows})
         return out
@@ -145,9 +145,9 @@ class SqlIndex:
         for part in chunked(ids):
             wanted = self._values(part, BigInteger)
             rows = self.conn.execute(
-                select(Article.id, Article.content_hash, Article.title, Article.published_at).join(
-                    wanted, Article.id == wanted.c.value
-                )
+                select(
+                    ArticleRow.id, ArticleRow.content_hash, ArticleRow.title, ArticleRow.published_at
+                ).join(wanted, ArticleRow.id == wanted.c.value)
             )
             out.update({aid: StoredHead(h, title or "", when) for aid, h, title, when in rows})
         return out
@@ -157,7 +157,7 @@ class SqlIndex:
         for part in chunked(ids):
             wanted = self._values(part, BigInteger)
             rows = self.conn.execute(
-                select(Article.id, Article.published_at).join(wanted, Article.id == wanted.c.value)
+                select(ArticleRow.id, ArticleRow.published_at).join(wanted, ArticleRow.id == wanted.c.value)
             )
             out.update(dict(rows.all()))
         return out
@@ -173,7 +173,7 @@ def ensure_fingerprint(conn: Connection, cfg: DedupConfig) -> None:
     if stored is None:
         conn.execute(IndexSetting.__table__.insert().values(key=FINGERPRINT_KEY, value=cfg.fingerprint))
         return
-    has_articles = conn.execute(select(Article.id).limit(1)).first() is not None
+    has_articles = conn.execute(select(ArticleRow.id).limit(1)).first() is not None
     if not has_articles:
         conn.execute(
             IndexSetting.__table__.update()
@@ -200,7 +200,7 @@ def reindex(engine, cfg: DedupConfig, chunk: int = 2000, progress=None) -> int:
     from etl.dedup.prepare import stored_keys
     from etl.dedup.signatures import signature_to_bytes
     from etl.warehouse.bulk import bulk_insert
-    from etl.warehouse.load import take_dedup_lock
+    from etl.warehouse.lock import take_dedup_lock
     from etl.warehouse.models import ArticleSignature
 
     done = 0
@@ -211,9 +211,9 @@ def reindex(engine, cfg: DedupConfig, chunk: int = 2000, progress=None) -> int:
         last_id = 0
         while True:
             rows = conn.execute(
-                select(Article.id, Article.body, Article.title, Article.published_at)
-                .where(Article.id > last_id)
-                .order_by(Article.id)
+                select(ArticleRow.id, ArticleRow.body, ArticleRow.title, ArticleRow.published_at)
+                .where(ArticleRow.id > last_id)
+                .order_by(ArticleRow.id)
                 .limit(chunk)
             ).all()
             if not rows:

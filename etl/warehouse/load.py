@@ -11,15 +11,15 @@ the same transaction, so a crash loses nothing and repeats nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from etl.checkpoints import checkpoint
 from etl.config import DedupConfig
+from etl.counts import BatchCounts
 from etl.dedup.matcher import Decision, PreparedArticle, match_batch
 from etl.dedup.signatures import signature_to_bytes
 from etl.names import printable
@@ -29,8 +29,9 @@ from etl.warehouse import states
 from etl.warehouse.bulk import bulk_insert, insert_bigint_pairs
 from etl.warehouse.index import SqlIndex
 from etl.warehouse.ledger import utcnow
+from etl.warehouse.lock import take_dedup_lock
 from etl.warehouse.models import (
-    Article,
+    ArticleRow,
     ArticleSignature,
     Dump,
     Duplicate,
@@ -39,42 +40,6 @@ from etl.warehouse.models import (
     Run,
 )
 from etl.warehouse.stats import refresh_planner_stats
-
-DEDUP_LOCK_KEY = 0x6E65777365746C  # "newsetl"
-
-
-@dataclass(slots=True)
-class BatchCounts:
-    """What one batch (or a sum of batches) did; ``records`` = the other four."""
-
-    records: int = 0
-    articles: int = 0
-    exact_duplicates: int = 0
-    near_duplicates: int = 0
-    rejects: int = 0
-    already_loaded: int = 0
-    replaced: int = 0  # stored copies that a preferred record replaced (policy longest/latest)
-
-    def __iadd__(self, other: BatchCounts) -> BatchCounts:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        return self
-
-    @property
-    def duplicates(self) -> int:
-        return self.exact_duplicates + self.near_duplicates
-
-
-def take_dedup_lock(conn: Connection) -> None:
-    """Serialise dedup-and-insert steps warehouse-wide until the transaction ends.
-
-    Postgres: a transaction-level advisory lock. SQLite: the database write lock,
-    taken by a first write (``BEGIN IMMEDIATE`` semantics).
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": DEDUP_LOCK_KEY})
-    else:
-        conn.execute(text("UPDATE index_settings SET value = value WHERE 0"))
 
 
 def _take_dedup_lock(conn: Connection, dump_id: int, run_id: str) -> None:
@@ -179,7 +144,7 @@ def _load_batch(engine, dump_id, run_id, source, prepared, rejects, end, cfg) ->
             return counts
 
         decisions = match_batch(fresh, SqlIndex(conn), cfg)
-        next_id = (conn.execute(select(func.max(Article.id))).scalar() or 0) + 1
+        next_id = (conn.execute(select(func.max(ArticleRow.id))).scalar() or 0) + 1
         batch_ids: dict[int, int] = {}
         for i, d in enumerate(decisions):
             if d.action == "keep":
@@ -212,7 +177,7 @@ def _load_batch(engine, dump_id, run_id, source, prepared, rejects, end, cfg) ->
                 duplicate_rows.append(_duplicate_row(p, d, kept_id, run_id, dump_id, now))
         reject_rows = [_reject_row(r, source, run_id, dump_id, now) for r in fresh_rejects]
 
-        bulk_insert(conn, Article.__table__, article_rows)
+        bulk_insert(conn, ArticleRow.__table__, article_rows)
         bulk_insert(conn, ArticleSignature.__table__, signature_rows)
         keys = np.concatenate(band_keys) if band_keys else np.zeros(0, np.int64)
         ids = np.repeat(band_ids, [k.shape[0] for k in band_keys]).astype(np.int64)
@@ -268,7 +233,7 @@ def _replace_stored(conn: Connection, fresh, decisions, run_id: str, dump_id: in
     if not pairs:
         return 0
     ids = [d.kept.article_id for _, d in pairs]
-    old = {r.id: r for r in conn.execute(select(Article.__table__).where(Article.id.in_(ids)))}
+    old = {r.id: r for r in conn.execute(select(ArticleRow.__table__).where(ArticleRow.id.in_(ids)))}
     now = utcnow()
     displaced, updates = [], []
     for p, d in pairs:
@@ -298,8 +263,8 @@ def _replace_stored(conn: Connection, fresh, decisions, run_id: str, dump_id: in
         updates.append({"target_id": aid, **{c: row[c] for c in _CONTENT_COLUMNS}})
     # One statement for all of them: the driver sends the rows as one pipelined batch.
     conn.execute(
-        update(Article)
-        .where(Article.id == bindparam("target_id"))
+        update(ArticleRow)
+        .where(ArticleRow.id == bindparam("target_id"))
         .values({c: bindparam(c) for c in _CONTENT_COLUMNS}),
         updates,
     )

@@ -117,7 +117,7 @@ class Dump(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class Article(Base):
+class ArticleRow(Base):
     """One kept article. ``id`` is assigned by the loader under the dedup lock."""
 
     __tablename__ = "articles"

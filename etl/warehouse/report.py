@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
 from etl.warehouse import states
-from etl.warehouse.models import Article, Duplicate, Partition, RejectRow, Run
+from etl.warehouse.models import ArticleRow, Duplicate, Partition, RejectRow, Run
 
 SIMILARITY_BINS = 20  # 0.05 wide
 MAX_CLUSTERS = 15
@@ -122,9 +122,9 @@ def _reject_day(conn: Connection) -> tuple[ColumnElement, Any]:
     # One probe of the (dump_id, ordinal) index per dump that has rejects, not a scan of articles.
     dumps = select(RejectRow.dump_id.label("dump_id")).distinct().subquery("reject_dumps")
     first_pub = (
-        select(Article.published_at)
-        .where(Article.dump_id == dumps.c.dump_id)
-        .order_by(Article.ordinal)
+        select(ArticleRow.published_at)
+        .where(ArticleRow.dump_id == dumps.c.dump_id)
+        .order_by(ArticleRow.ordinal)
         .limit(1)
         .correlate(dumps)
         .scalar_subquery()
@@ -156,9 +156,9 @@ def _daily(conn: Connection, since: date | None, source: str | None) -> list[dic
         )
         row[key] += int(n)
 
-    day = _article_day(conn, Article).label("day")
-    q = select(day, Article.source, func.count()).where(*_filters(conn, Article, day, since, source))
-    for d, src, n in conn.execute(q.group_by(day, Article.source)):
+    day = _article_day(conn, ArticleRow).label("day")
+    q = select(day, ArticleRow.source, func.count()).where(*_filters(conn, ArticleRow, day, since, source))
+    for d, src, n in conn.execute(q.group_by(day, ArticleRow.source)):
         add(d, src, "kept", n)
 
     day = _article_day(conn, Duplicate).label("day")
@@ -267,11 +267,11 @@ def _clusters(conn: Connection, since: date | None, source: str | None) -> list[
             counts.c.article_id,
             counts.c.duplicates,
             counts.c.exact,
-            Article.title,
-            Article.source,
-            Article.published_at,
+            ArticleRow.title,
+            ArticleRow.source,
+            ArticleRow.published_at,
         )
-        .join(Article, Article.id == counts.c.article_id)
+        .join(ArticleRow, ArticleRow.id == counts.c.article_id)
         .order_by(counts.c.duplicates.desc(), counts.c.article_id)
     )
     rows = conn.execute(q).all()

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 
+from etl.batches import prepare_batch
 from etl.config import DedupConfig
 from etl.dedup.features import shared_shingles_many, text_features
 from etl.dedup.matcher import RECENT, match_batch
 from etl.dedup.signatures import HASHFUNCS, sign, sign_tokens
-from etl.pipeline import prepare_batch
 from etl.readers import read_dump
 from etl.text import words
 from etl.warehouse.db import make_engine

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from etl.batches import prepare_batch
 from etl.config import DedupConfig
-from etl.dedup.matcher import PreparedArticle, StoredHead, match_batch
-from etl.pipeline import prepare_batch
+from etl.dedup.matcher import PreparedArticle, match_batch
+from etl.dedup.stored import StoredHead
 from etl.readers import read_dump
 from tests.conftest import edit_words, news_record, story, write_jsonl
 

@@ -71,7 +71,7 @@ def test_whole_bbc_folder_ingests_as_text(sqlite_url: str):
     from sqlalchemy import select
 
     from etl.config import IngestConfig, Settings
-    from etl.pipeline import discover
+    from etl.dumps import discover
     from etl.runner import run_ingest
     from etl.warehouse.db import make_engine
     from etl.warehouse.models import Dump, RejectRow

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from etl.config import IngestConfig, Settings
 from etl.runner import run_ingest
-from etl.warehouse.models import Article, Dump, Duplicate, RejectRow
+from etl.warehouse.models import ArticleRow, Dump, Duplicate, RejectRow
 from tests.conftest import story
 
 SETTINGS = Settings(ingest=IngestConfig(workers=0))
@@ -21,14 +21,14 @@ def table_counts(engine) -> tuple[int, int, int]:
     with engine.connect() as conn:
         return tuple(
             conn.execute(select(func.count()).select_from(model)).scalar_one()
-            for model in (Article, Duplicate, RejectRow)
+            for model in (ArticleRow, Duplicate, RejectRow)
         )
 
 
 def snapshot(engine) -> list:
     with engine.connect() as conn:
         return [
-            conn.execute(select(Article.locator, Article.title).order_by(Article.locator)).all(),
+            conn.execute(select(ArticleRow.locator, ArticleRow.title).order_by(ArticleRow.locator)).all(),
             conn.execute(select(RejectRow.locator, RejectRow.reason_code).order_by(RejectRow.locator)).all(),
             conn.execute(select(Dump.location, Dump.status, Dump.rejects).order_by(Dump.location)).all(),
         ]
@@ -62,7 +62,9 @@ def test_unrecognised_file_is_read_by_a_later_run_with_format(engine, tmp_path: 
             select(Dump.status, Dump.rejects, Dump.format).where(Dump.location.like("%.dat"))
         ).one()
         assert tuple(row) == ("done", 0, "text")
-        title = conn.execute(select(Article.title).where(Article.locator.like("%story.dat#%"))).scalar_one()
+        title = conn.execute(
+            select(ArticleRow.title).where(ArticleRow.locator.like("%story.dat#%"))
+        ).scalar_one()
     assert title == "Harbour tolls rise"
 
     before = snapshot(engine)
@@ -87,7 +89,7 @@ def test_unrecognised_archive_member_is_read_again_alone(engine, tmp_path: Path)
     assert (fixed.totals.records, fixed.totals.articles) == (1, 1)  # a.jsonl is not read again
     assert table_counts(engine) == (3, 0, 0)
     with engine.connect() as conn:
-        locators = conn.execute(select(Article.locator).order_by(Article.ordinal)).scalars().all()
+        locators = conn.execute(select(ArticleRow.locator).order_by(ArticleRow.ordinal)).scalars().all()
         assert conn.execute(select(Dump.status)).scalar_one() == "done"
     assert locators == [f"{path}!a.jsonl#0", f"{path}!a.jsonl#1", f"{path}!b.dat#0"]
     before = snapshot(engine)

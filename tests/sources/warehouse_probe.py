@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from etl.config import IngestConfig, Settings
 from etl.runner import run_ingest
-from etl.warehouse.models import Article, Dump, Duplicate, RejectRow, Run
+from etl.warehouse.models import ArticleRow, Dump, Duplicate, RejectRow, Run
 
 DAY = date(2024, 3, 4)
 SETTINGS = Settings(ingest=IngestConfig(workers=0))  # inline: no worker processes to start
@@ -21,7 +21,7 @@ def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         found = {
             name: conn.execute(select(func.count()).select_from(model)).scalar_one()
-            for name, model in (("articles", Article), ("duplicates", Duplicate), ("rejects", RejectRow))
+            for name, model in (("articles", ArticleRow), ("duplicates", Duplicate), ("rejects", RejectRow))
         }
         found["dumps_done"] = conn.execute(
             select(func.count()).select_from(Dump).where(Dump.status == "done")

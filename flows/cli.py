@@ -1,4 +1,4 @@
-"""``newsetl``: the command line.
+"""``newsetl``: the command line (in flows/ because some commands start Prefect flows).
 
 Prefect is imported only by the commands that run a flow, so ``--help`` and
 ``newsetl db upgrade`` answer at once. Errors print one clear line (``--debug``
@@ -143,7 +143,7 @@ def ingest(
     dask_address: DaskOption = None,
 ) -> None:
     """Ingest dumps: fetch or pick up, parse, normalise, drop duplicates, load; prints a summary."""
-    from etl.pipeline import discover
+    from etl.dumps import discover
     from etl.readers import check_format
     from etl.sources import is_url
     from etl.sources.config import get_source

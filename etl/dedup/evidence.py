@@ -64,7 +64,10 @@ _FIGURE_KINDS = (
 # One pass over a text: words, else figures in their written forms (words first: most
 # tokens are words, and the regex tries its alternatives in order).
 # The lookahead lets the engine skip the figure alternatives at once where no digit starts.
-_TOKEN = re.compile(r"[^\W\d_]+|(?=\d)(?i:" + "|".join(f"(?:{p})" for _, p in _FIGURE_KINDS) + ")")
+_FIGURES = "(?=\\d)(?i:" + "|".join(f"(?:{p})" for _, p in _FIGURE_KINDS) + ")"
+_TOKEN = re.compile(r"[^\W\d_]+|" + _FIGURES)
+# The same tokens of an ASCII text (where a letter is [A-Za-z]), found a third faster.
+_ASCII_TOKEN = re.compile(r"[A-Za-z]+|" + _FIGURES)
 _KIND = [(kind, re.compile(p, re.IGNORECASE)) for kind, p in _FIGURE_KINDS]
 _NUMBER_WORD_TEXT = {w: str(n) for w, n in _NUMBER_WORDS.items()}
 _CACHE_CAP = 500_000
@@ -236,8 +239,10 @@ def text_evidence(compared: str) -> TextEvidence:
     """
     slots = _SLOTS
     slots.reset_if_full()
-    text = compared if compared.isascii() else unicodedata.normalize("NFKC", compared)
-    raws = _TOKEN.findall(text)
+    if compared.isascii():
+        raws = _ASCII_TOKEN.findall(compared)
+    else:
+        raws = _TOKEN.findall(unicodedata.normalize("NFKC", compared))
     index = np.fromiter(map(slots.__getitem__, raws), dtype=np.intp, count=len(raws))
     mask = slots.figure[index]
     canonical = slots.canonical

@@ -369,7 +369,7 @@ def near_duplicate_run(args: argparse.Namespace) -> None:
     from floor import run_floor
     from near_duplicates import write_dump
 
-    settings = replace(Settings(), ingest=IngestConfig(batch_size=args.batch_size))
+    settings = replace(Settings(), ingest=IngestConfig(batch_size=args.batch_size, workers=args.workers))
     with tempfile.TemporaryDirectory(prefix="newsetl-bench-") as tmp:
         full = Path(tmp) / "near-duplicates.jsonl"
         print("dump: " + write_dump(full, args.records, args.share, args.seed))
@@ -380,7 +380,7 @@ def near_duplicate_run(args: argparse.Namespace) -> None:
         del lines
         workers = resolve_workers(settings.ingest.workers)
         print(
-            f"{full.stat().st_size / 2**20:.1f} MiB; Postgres, default settings (batch {args.batch_size:,}, "
+            f"{full.stat().st_size / 2**20:.1f} MiB; Postgres, settings (batch {args.batch_size:,}, "
             f"{workers} prepare worker(s)); half = the first {sizes['half']:,} records\n"
         )
         # Each measurement is the best of --repeat. A round takes the floor of both sizes first,
@@ -447,6 +447,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11, help="near-duplicates: generator seed")
     parser.add_argument("--batch-size", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=2, help="near-duplicates: best of N runs each")
+    parser.add_argument(
+        "--workers", type=int, default=-1, help="near-duplicates: prepare workers (-1 = auto)"
+    )
     parser.add_argument(
         "--pg-url",
         default=os.environ.get(

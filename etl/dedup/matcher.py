@@ -13,6 +13,7 @@ verification decides, so a bucket collision can never drop a distinct article.
 
 from __future__ import annotations
 
+import enum
 from collections import OrderedDict, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -95,16 +96,25 @@ class KeptRef:
     batch_index: int | None = None
 
 
+class Action(enum.StrEnum):
+    """What becomes of a record. ``exact`` and ``near`` are also the ``duplicates.method`` values."""
+
+    KEEP = "keep"
+    EXACT = "exact"
+    NEAR = "near"
+    REPLACE = "replace"  # takes the place of a stored copy, which becomes its duplicate (see match_batch)
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
-    action: str  # "keep" | "exact" | "near" | "replace" (replaces a stored copy, see match_batch)
+    action: Action
     kept: KeptRef | None = None
     measure: str | None = None  # "hash" | "jaccard" | "containment" | "edit"
     similarity: float | None = None
     relation: str | None = None  # "copy" | "revision" | "update" | "excerpt" (see relation_of)
 
 
-KEEP = Decision("keep")
+KEEP = Decision(Action.KEEP)
 
 
 def verify(
@@ -259,8 +269,8 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
             for k in item.band_keys.tolist():
                 batch_buckets[k].append(i)
             batch_by_hash[item.article.content_hash] = i
-            return Decision("replace", KeptRef(article_id=aid), measure, score, old_to_new)
-        action = "exact" if measure == "hash" else "near"
+            return Decision(Action.REPLACE, KeptRef(article_id=aid), measure, score, old_to_new)
+        action = Action.EXACT if measure == "hash" else Action.NEAR
         relation = "copy" if measure == "hash" else relation_of(item.features(cfg), theirs.text, cfg, shared)
         return Decision(action, KeptRef(article_id=aid), measure, score, relation)
 
@@ -279,7 +289,7 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
         h = item.article.content_hash
         j = batch_by_hash.get(h)
         if j is not None and same_report(i, compared(j)):
-            decisions[i] = Decision("exact", KeptRef(batch_index=j), "hash", 1.0, "copy")
+            decisions[i] = Decision(Action.EXACT, KeptRef(batch_index=j), "hash", 1.0, "copy")
             continue
         aid = stored_by_hash.get(h)
         if aid is not None and same_report(i, stored.get(aid, _NOTHING)):
@@ -309,7 +319,7 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
                 decisions[i] = stored_match(i, ref.article_id, measure, round(score, 4), theirs, shared)
             else:
                 relation = relation_of(item.features(cfg), theirs.text, cfg, shared)
-                decisions[i] = Decision("near", ref, measure, round(score, 4), relation)
+                decisions[i] = Decision(Action.NEAR, ref, measure, round(score, 4), relation)
             continue
         decisions[i] = KEEP
         batch_by_hash[h] = i

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from etl.checkpoints import checkpoint
 from etl.config import DedupConfig
 from etl.counts import BatchCounts
-from etl.dedup.matcher import Decision, PreparedArticle, match_batch
+from etl.dedup.matcher import Action, Decision, PreparedArticle, match_batch
 from etl.dedup.signatures import signature_to_bytes
 from etl.names import printable
 from etl.records import Reject
@@ -88,7 +88,7 @@ def _duplicate_row(p: PreparedArticle, d: Decision, kept_id: int, run_id: str, d
         "published_at": a.published_at,
         "content_hash": a.content_hash,
         "duplicate_of": kept_id,
-        "method": d.action,
+        "method": d.action.value,
         "measure": d.measure,
         "relation": d.relation,
         "similarity": d.similarity,
@@ -147,10 +147,10 @@ def _load_batch(engine, dump_id, run_id, source, prepared, rejects, end, cfg) ->
         next_id = (conn.execute(select(func.max(ArticleRow.id))).scalar() or 0) + 1
         batch_ids: dict[int, int] = {}
         for i, d in enumerate(decisions):
-            if d.action == "keep":
+            if d.action == Action.KEEP:
                 batch_ids[i] = next_id
                 next_id += 1
-            elif d.action == "replace":
+            elif d.action == Action.REPLACE:
                 batch_ids[i] = d.kept.article_id
         replaced = _replace_stored(conn, fresh, decisions, run_id, dump_id, cfg)
 
@@ -159,13 +159,13 @@ def _load_batch(engine, dump_id, run_id, source, prepared, rejects, end, cfg) ->
         band_keys: list[np.ndarray] = []  # each indexed article's distinct keys, beside its id
         band_ids: list[int] = []
         for i, (p, d) in enumerate(zip(fresh, decisions, strict=True)):
-            if d.action == "replace":
+            if d.action == Action.REPLACE:
                 signature_rows.append(
                     {"article_id": batch_ids[i], "signature": signature_to_bytes(p.signature, cfg)}
                 )
                 band_keys.append(np.unique(p.band_keys))
                 band_ids.append(batch_ids[i])
-            elif d.action == "keep":
+            elif d.action == Action.KEEP:
                 aid = batch_ids[i]
                 article_rows.append(_article_row(p, aid, run_id, dump_id, now))
                 signature_rows.append({"article_id": aid, "signature": signature_to_bytes(p.signature, cfg)})
@@ -188,8 +188,8 @@ def _load_batch(engine, dump_id, run_id, source, prepared, rejects, end, cfg) ->
 
         counts.articles = len(article_rows) + replaced
         counts.replaced = replaced
-        counts.exact_duplicates = sum(1 for d in decisions if d.action == states.EXACT)
-        counts.near_duplicates = sum(1 for d in decisions if d.action == states.NEAR)
+        counts.exact_duplicates = sum(1 for d in decisions if d.action == Action.EXACT)
+        counts.near_duplicates = sum(1 for d in decisions if d.action == Action.NEAR)
         counts.rejects = len(reject_rows)
         counts.records = counts.articles + counts.duplicates + counts.rejects
         _advance_ledgers(conn, dump_id, run_id, end, counts)
@@ -229,7 +229,7 @@ def _replace_stored(conn: Connection, fresh, decisions, run_id: str, dump_id: in
     the displaced version is recorded with its own run, dump and position, so
     every run still accounts for each of its records exactly once.
     """
-    pairs = [(p, d) for p, d in zip(fresh, decisions, strict=True) if d.action == "replace"]
+    pairs = [(p, d) for p, d in zip(fresh, decisions, strict=True) if d.action == Action.REPLACE]
     if not pairs:
         return 0
     ids = [d.kept.article_id for _, d in pairs]

@@ -124,3 +124,10 @@ def test_a_word_for_word_bulletin_on_another_day_is_kept(tmp_path: Path) -> None
     resent = prepared(tmp_path, "d2", [news_record("FED ADDS RESERVES", bulletin, day=2)])
     assert match_batch(later, index, CFG)[0].action == "keep"
     assert match_batch(resent, index, CFG)[0].action == "exact"
+
+
+def test_duplicate_actions_are_the_methods_the_warehouse_allows() -> None:
+    from etl.dedup.matcher import Action
+    from etl.warehouse import states
+
+    assert {Action.EXACT.value, Action.NEAR.value} == set(states.DUPLICATE_METHODS)

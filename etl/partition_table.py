@@ -89,10 +89,15 @@ def range_table(
 
 
 def recent_table(
-    engine: Engine, source: str, day: date, link: Callable[[str | None], str], limit: int = RECENT_DAYS
+    engine: Engine,
+    source: str,
+    day: date,
+    link: Callable[[str | None], str],
+    runs: Mapping[date, str] | None = None,
+    limit: int = RECENT_DAYS,
 ) -> list[dict[str, Any]]:
     """The source's latest ``limit`` ledger days, and ``day`` (the one just ingested) if older."""
     rows = partitions.recent(engine, limit=limit, source=source)
     if day not in {r["day"] for r in rows}:
         rows += partitions.states(engine, source, day, day).values()
-    return table_rows(rows, link, [day])
+    return table_rows(rows, link, [day], runs)

@@ -37,10 +37,19 @@ def publish_range(
     end: datetime.date,
     runs: Mapping[datetime.date, str] | None = None,
 ) -> list[dict] | None:
-    """Publish the days ``start``..``end`` of ``source`` (a backfill's range) as the ledger has them."""
+    """Publish the days ``start``..``end`` of ``source`` (a backfill's range) as the ledger has them.
+
+    A backfill of one day is that day retried: the table shows the source's recent
+    days around it, as after an ingest run of the day (:func:`publish_day`).
+    """
     try:
-        rows = range_table(engine_for(db_url), source, start, end, run_link, runs)
-        _publish(source, rows, f"partitions of {source}, {start}..{end}")
+        if start == end:
+            rows = recent_table(engine_for(db_url), source, start, run_link, runs)
+            what = f"partitions of {source}, latest days (after {start})"
+        else:
+            rows = range_table(engine_for(db_url), source, start, end, run_link, runs)
+            what = f"partitions of {source}, {start}..{end}"
+        _publish(source, rows, what)
     except Exception as exc:  # the days are recorded; the table is a view of them
         get_run_logger().warning("partitions artifact not published: %s: %s", type(exc).__name__, exc)
         return None

@@ -12,7 +12,7 @@ import datetime
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.states import Failed
 
 from etl.backfill import plan
@@ -23,6 +23,7 @@ from etl.warehouse import ledger, partitions
 from etl.warehouse.db import engine_for
 from etl.warehouse.schema import prepare_warehouse
 from flows.ingest import database_url, ingest
+from flows.partition_artifacts import publish_range, run_link
 from flows.report import publish_report
 
 
@@ -76,8 +77,14 @@ def backfill(
     run_id = flow_run_id()
     ledger.start_run(engine, run_id, "backfill", {"source": source, "start": start, "end": end})
     day_runs: list[str] = []  # the ingest run of each day: the backfill's counts are their sums
+    run_ids: dict[datetime.date, str] = {}  # the same, by day, for the partitions table
 
     def one_day(day: datetime.date) -> dict:
+        row = run_day(day)
+        run_ids[day] = row.pop("run_id", "")
+        return row
+
+    def run_day(day: datetime.date) -> dict:
         if via_deployment:
             # Same source, day and attempt: same flow run, however often the backfill is
             # started. A failed day counts an attempt, so resuming creates a new run; a
@@ -95,14 +102,16 @@ def backfill(
             date=day.isoformat(),
             return_state=True,
         )
-        day_runs.append(str(final.state_details.flow_run_id or ""))
-        link = _run_link(str(final.state_details.flow_run_id or ""))
+        day_run = str(final.state_details.flow_run_id or "")
+        day_runs.append(day_run)
+        link = run_link(day_run)
         if not final.is_completed():
             return {
                 "day": day.isoformat(),
                 "status": "failed",
                 "reason": final.message or "",
                 "flow_run": link,
+                "run_id": day_run,
             }
         summary = final.result()
         t = summary.totals
@@ -117,6 +126,7 @@ def backfill(
             "seconds": round(summary.elapsed, 2),
             "reason": "; ".join(f"{loc}: {why}" for loc, why in summary.failures),
             "flow_run": link,
+            "run_id": day_run,
         }
 
     observer().partitions_planned(len(todo))
@@ -141,7 +151,15 @@ def backfill(
         raise
 
     rows = [results[d] for d in sorted(results)]
-    create_table_artifact(table=rows, key="backfill-partitions", description=f"backfill {source}")
+    # The days as the ledger has them, including days this run skipped: the table under
+    # the source's key is refreshed whenever a day is ingested again, alone or in a backfill.
+    publish_range(
+        url,
+        source,
+        datetime.date.fromisoformat(start),
+        datetime.date.fromisoformat(end),
+        {d: r for d, r in run_ids.items() if r},
+    )
     failed = [r for r in rows if r["status"] == "failed"]
     skipped = len(planned) - len(todo)
     create_markdown_artifact(
@@ -164,16 +182,6 @@ def backfill(
         days = ", ".join(r["day"] for r in failed)
         return Failed(message=f"{len(failed)} of {len(todo)} day(s) failed: {days}", data=rows)
     return rows
-
-
-def _run_link(run_id: str | None) -> str:
-    """A link to a day's flow run in the Prefect UI, or its bare id without a UI."""
-    if not run_id:
-        return ""
-    from prefect.settings import PREFECT_UI_URL
-
-    ui = PREFECT_UI_URL.value()
-    return f"{ui.rstrip('/')}/runs/flow-run/{run_id}" if ui else run_id
 
 
 def flow_run_id() -> str:
@@ -219,5 +227,6 @@ def _run_deployment_day(
         "near": state.get("near_duplicates", 0),
         "rejected": state.get("rejects", 0),
         "reason": state.get("note") or ("" if status != "failed" else flow_run.state.message or ""),
-        "flow_run": _run_link(str(flow_run.id)),
+        "flow_run": run_link(str(flow_run.id)),
+        "run_id": str(flow_run.id),
     }

@@ -45,6 +45,7 @@ from etl.warehouse import partitions
 from etl.warehouse.db import engine_for
 from etl.warehouse.retry import RetryPolicy
 from etl.warehouse.schema import prepare_warehouse
+from flows.partition_artifacts import publish_day
 from flows.report import publish_report
 
 
@@ -374,6 +375,7 @@ def ingest(
         )
     if not flow_run.get_parent_flow_run_id():  # a backfill publishes one report for all its days
         publish_report(url)
+    publish_day(url, source, day)  # the source's partitions table, this day as it now stands
     return summary
 
 

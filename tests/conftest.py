@@ -11,6 +11,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +27,7 @@ from sqlalchemy.engine import make_url
 PG_ADMIN_URL = os.environ.get("NEWSETL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SHARED_CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 
 def _admin_conninfo() -> str:
@@ -262,3 +268,68 @@ def private_pg():
         yield cluster
     finally:
         cluster.destroy()
+
+
+# --- a real `prefect server start` -----------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A `prefect server start` on a free loopback port, one per test module (it takes 10-60 s).
+
+    Yields the settings a client process needs: ``PREFECT_API_URL`` and a
+    ``PREFECT_HOME`` of its own (the server's home holds its database). Callers add
+    them to an environment from which the caller's own ``PREFECT_*`` are removed.
+    """
+    import requests
+
+    tmp = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
+        "PREFECT_HOME": str(tmp / "home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    }
+    log = (tmp / "server.log").open("w")
+    proc = subprocess.Popen(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_for(lambda: requests.get(f"{api}/health", timeout=2).ok, 180, "the Prefect server")
+        yield {"PREFECT_HOME": str(tmp / "client-home"), "PREFECT_API_URL": api}
+    finally:
+        stop(proc)
+        log.close()

@@ -23,14 +23,14 @@ def daily_dump(day_index: int) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in records).encode()
 
 
-def serve_wire(http_server, tmp_path: Path, extra: str = "") -> Path:
-    """Serve the three daily dumps and write a config declaring them as source ``wire``."""
+def serve_wire(http_server, tmp_path: Path, extra: str = "", name: str = "wire") -> Path:
+    """Serve the three daily dumps and write a config declaring them as source ``name``."""
     for i, day in enumerate(DAYS):
         http_server.route(f"/wire/{day}.jsonl", Reply(body=daily_dump(i)))
     config = tmp_path / "newsetl.toml"
     config.write_text(
         f"""
-[sources.wire]
+[sources.{name}]
 kind = "http"
 url = "{http_server.base}/wire/{{date:%Y-%m-%d}}.jsonl"
 download_dir = "{tmp_path / "downloads"}"
@@ -180,3 +180,57 @@ def test_a_backfill_is_listed_by_newsetl_runs(prefect_harness, wire: Path, sqlit
     assert (row["records"], row["articles"], row["dumps_read"]) == (10, 9, 3)
     assert row["exact_duplicates"] + row["near_duplicates"] == 1
     assert row["finished_at"] is not None
+
+
+def latest_partitions_table(source: str) -> list[dict]:
+    """The rows of the newest table artifact under the source's partitions key."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    from etl.partition_table import artifact_key
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(source)])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    assert found, f"no artifact under {artifact_key(source)}"
+    data = found[0].data
+    return json.loads(data) if isinstance(data, str) else data
+
+
+def test_partitions_artifact_follows_the_ledger_after_a_day_is_retried_alone(
+    prefect_harness, http_server, wire: Path, sqlite_url: str
+) -> None:
+    """Before, the table showed one backfill's results and stayed stale after a retry."""
+    from flows.backfill import backfill
+    from flows.ingest import ingest
+
+    http_server.route(f"/wire/{DAYS[1]}.jsonl", Reply(status=500))
+    state = backfill(
+        source="wire", start=DAYS[0], end=DAYS[2], db_url=sqlite_url, config_path=str(wire), return_state=True
+    )
+    assert state.is_failed()
+    table = {r["day"]: r for r in latest_partitions_table("wire")}
+    assert {d: r["status"] for d, r in table.items()} == {DAYS[0]: "done", DAYS[1]: "failed", DAYS[2]: "done"}
+    assert "500" in table[DAYS[1]]["reason"]
+    failed_run = table[DAYS[1]]["flow_run"]
+    assert failed_run and failed_run != table[DAYS[0]]["flow_run"]
+
+    # the operator's retry of that day alone: an ingest run of the source for the day
+    http_server.route(f"/wire/{DAYS[1]}.jsonl", Reply(body=daily_dump(1)))
+    summary = ingest(source="wire", date=DAYS[1], db_url=sqlite_url, config_path=str(wire))
+    assert summary.ok
+
+    table = {r["day"]: r for r in latest_partitions_table("wire")}
+    assert {d: (r["status"], r["read"], r["reason"]) for d, r in table.items()} == {
+        DAYS[0]: ("done", 3, ""),
+        DAYS[1]: ("done", 3, ""),
+        DAYS[2]: ("done", 4, ""),
+    }
+    # the link now leads to the retry, not to the failed attempt
+    assert table[DAYS[1]]["flow_run"].endswith(f"/runs/flow-run/{summary.run_id}")
+    assert table[DAYS[1]]["flow_run"] != failed_run
+    assert table[DAYS[1]]["attempts"] == 2

@@ -30,42 +30,13 @@ from etl.config import IngestConfig, Settings
 from etl.runner import run_ingest
 from etl.warehouse.db import make_engine
 from etl.warehouse.models import Dump, Run
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import PG_ADMIN_URL, wait_for
 from tests.faults import snapshot, write_dumps
-from tests.test_deployments import PREFECT, SECRET, free_port, stop, wait_for, with_password
+from tests.test_deployments import SECRET, with_password
 
 BATCH = 5
 
 pytestmark = pytest.mark.slow  # each test starts newsetl two or three times (~20-50 s)
-
-
-@pytest.fixture(scope="module")
-def shared_prefect(tmp_path_factory: pytest.TempPathFactory):
-    """One `prefect server start` for the kill tests: the killed command is then the only victim."""
-    import requests
-
-    tmp = tmp_path_factory.mktemp("prefect")
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
-        "PREFECT_HOME": str(tmp / "home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
-    }
-    log = (tmp / "server.log").open("w")
-    proc = subprocess.Popen(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    api = f"http://127.0.0.1:{port}/api"
-    try:
-        wait_for(lambda: requests.get(f"{api}/health", timeout=2).ok, 180, "the Prefect server")
-        yield {"PREFECT_HOME": str(tmp / "client-home"), "PREFECT_API_URL": api}
-    finally:
-        stop(proc)
-        log.close()
 
 
 @pytest.fixture
@@ -145,7 +116,7 @@ def states(url: str) -> tuple[list[str], list[str]]:
 
 @pytest.mark.parametrize("point", ["prepare:4", "load:4", "dump-done:1"])
 def test_kill_9_then_rerun_ends_as_one_clean_run(
-    point: str, shared_prefect, pg_url: str, second_pg_url: str, tmp_path: Path
+    point: str, prefect_server, pg_url: str, second_pg_url: str, tmp_path: Path
 ) -> None:
     folder = tmp_path / "wire"
     write_dumps(folder, dumps=3, per_dump=12)
@@ -154,12 +125,12 @@ def test_kill_9_then_rerun_ends_as_one_clean_run(
     # a password in the URL (the test server trusts loopback): it must not reach Prefect
     args = ["--config", str(config), "ingest", str(folder), "--db", with_password(pg_url)]
 
-    kill_at(point, args, tmp_path, shared_prefect, timeout=180)
+    kill_at(point, args, tmp_path, prefect_server, timeout=180)
     runs, dumps = states(pg_url)
     assert runs == ["running"]  # what a crash leaves
     assert "loading" in dumps or point == "dump-done:1"
 
-    rerun = newsetl_run(args, tmp_path, shared_prefect)
+    rerun = newsetl_run(args, tmp_path, prefect_server)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
 
     assert states(pg_url) == (["abandoned", "completed"], ["done", "done", "done"])
@@ -169,7 +140,7 @@ def test_kill_9_then_rerun_ends_as_one_clean_run(
 
     import requests
 
-    flow_runs = requests.post(f"{shared_prefect['PREFECT_API_URL']}/flow_runs/filter", json={}, timeout=30)
+    flow_runs = requests.post(f"{prefect_server['PREFECT_API_URL']}/flow_runs/filter", json={}, timeout=30)
     assert flow_runs.ok and flow_runs.json()
     assert SECRET not in flow_runs.text  # the URL went through the environment, not a parameter
 

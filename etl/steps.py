@@ -148,7 +148,12 @@ class ClaimedDump:
     """A dump claimed in the ledger: its row, its result so far, and what its reading noticed."""
 
     def __init__(
-        self, planned: PlannedDump, state: ledger.DumpState, result: DumpResult, reread, started: float
+        self,
+        planned: PlannedDump,
+        state: ledger.DumpState,
+        result: DumpResult,
+        reread: list[str] | None,
+        started: float,
     ) -> None:
         self.planned = planned
         self.started = started

@@ -1,7 +1,12 @@
-"""The ``ingest`` Prefect flow: etl.runner's data flow, with batches as tasks.
+"""The ``ingest`` Prefect flow: the steps of etl.steps, as etl.runner composes them, as tasks.
 
-Tasks wrap one ``etl`` call on one batch (thousands of records): Prefect's
-per-task cost is milliseconds, so per-document tasks would dominate the run.
+Per dump: ``plan`` (fetches URLs), ``claim``, ``finish`` and ``settle`` (a
+landing-folder file), then ``record-partition`` for a source's day; per batch
+``prepare-batch`` and ``load-batch``. Each task run is named for what it handles
+(``claim crawl.jsonl``, ``load-batch crawl.jsonl 3``, ``record-partition tass_daily
+2024-03-04``). Tasks wrap one ``etl`` call on one dump or one batch (thousands of
+records): Prefect's per-task cost is milliseconds, so per-document tasks would
+dominate the run.
 Batches are passed in-process (``quote`` skips Prefect's walk over their
 contents, ``NO_CACHE`` skips hashing them); nothing is persisted as a result.
 Loads retry only on transient errors (a database restart, a deadlock, a lock

@@ -22,8 +22,28 @@ ENGINE_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
 class QuietExpectedErrors(logging.Filter):
-    """For a console handler: drop engine records whose exception is one of ours."""
+    """For a console handler: drop engine records whose exception is one of ours.
+
+    A failed task run logs twice: the exception (with its traceback), then
+    "Finished in state Failed(...)" without one, at the same level. The second is
+    dropped too when the first was: the task run ids whose exception was ours are
+    remembered until their final record goes by.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ours: set[str] = set()  # task runs whose failure was one of our errors
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(ENGINE_LOGGERS):
+            return True
         exc = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(exc, EtlError) and record.name.startswith(ENGINE_LOGGERS))
+        task_run = getattr(record, "task_run_id", None)
+        if isinstance(exc, EtlError):
+            if task_run:
+                self._ours.add(task_run)
+            return False
+        if task_run in self._ours and record.getMessage().startswith("Finished in state"):
+            self._ours.discard(task_run)
+            return False
+        return True

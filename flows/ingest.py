@@ -1,7 +1,12 @@
-"""The ``ingest`` Prefect flow: etl.runner's data flow, with batches as tasks.
+"""The ``ingest`` Prefect flow: the steps of etl.steps, as etl.runner composes them, as tasks.
 
-Tasks wrap one ``etl`` call on one batch (thousands of records): Prefect's
-per-task cost is milliseconds, so per-document tasks would dominate the run.
+Per dump: ``plan`` (fetches URLs), ``claim``, ``finish`` and ``settle`` (a
+landing-folder file), then ``record-partition`` for a source's day; per batch
+``prepare-batch`` and ``load-batch``. Each task run is named for what it handles
+(``claim crawl.jsonl``, ``load-batch crawl.jsonl 3``, ``record-partition tass_daily
+2024-03-04``). Tasks wrap one ``etl`` call on one dump or one batch (thousands of
+records): Prefect's per-task cost is milliseconds, so per-document tasks would
+dominate the run.
 Batches are passed in-process (``quote`` skips Prefect's walk over their
 contents, ``NO_CACHE`` skips hashing them); nothing is persisted as a result.
 Loads retry only on transient errors (a database restart, a deadlock, a lock
@@ -28,23 +33,41 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
-from etl.backfill import record_outcome
 from etl.batches import PreparedBatch, prepare_batch
 from etl.config import DedupConfig, Settings, load_settings, resolve_dask_address, resolve_database_url
 from etl.counts import BatchCounts
+from etl.dumps import DumpResult
 from etl.errors import is_transient
 from etl.names import dump_name
 from etl.parallel import LocalPreparer, resolve_workers
 from etl.pipeline import current_batch, load_prepared
 from etl.records import RawRecord, Reject
 from etl.redact import has_userinfo
-from etl.runner import run_ingest
+from etl.runner import Heartbeat
 from etl.sources.credentials import hold
+from etl.steps import (
+    ClaimedDump,
+    IngestRun,
+    Partition,
+    PlannedDump,
+    claim_dump,
+    fail_dump,
+    failure_text,
+    finish_dump,
+    finish_run,
+    load_batches,
+    mark_partition_running,
+    plan_dumps,
+    read_batches,
+    record_partition,
+    record_result,
+    settle_dump,
+    skip_dump,
+    start_run,
+)
 from etl.summary import RunSummary
-from etl.warehouse import partitions
 from etl.warehouse.db import engine_for
 from etl.warehouse.retry import RetryPolicy
-from etl.warehouse.schema import prepare_warehouse
 from flows.partition_artifacts import publish_day
 from flows.report import publish_report
 
@@ -96,7 +119,7 @@ def _batch_run_name(kind: str):
 
 
 def _batch_label() -> str:
-    """The dump and batch number ``ingest_dump`` is handing over now (see etl.pipeline.current_batch)."""
+    """The dump and batch number ``load_batches`` is handing over now (see etl.pipeline.current_batch)."""
     ref = current_batch()
     return ref.label if ref else ""
 
@@ -199,6 +222,77 @@ def retrying_load_task(settings: Settings):
     )
 
 
+# The per-dump steps of etl.steps as tasks, named for what they handle. They take the
+# run (an etl.steps.IngestRun: engine, settings, retries, summary) in-process; nothing
+# is persisted as a result, and NO_CACHE skips hashing their arguments.
+_STEP = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+def _step_run_name(kind: str, argument: str):
+    """Task run names that say what a step handles: ``claim crawl.jsonl``, ``plan tass_daily 2024-03-04``."""
+
+    def name(parameters: dict) -> str:
+        return f"{kind} {parameters[argument].label}".rstrip()
+
+    return name
+
+
+@task(name="plan", task_run_name=_step_run_name("plan", "run"), **_STEP)
+def plan_task(run: IngestRun, config_path: str | None) -> list[PlannedDump]:
+    """The dumps of the run's locations or source day; URLs are fetched here."""
+    return plan_dumps(run, config_path=config_path, resolve_secret=_read_secret)
+
+
+@task(name="claim", task_run_name=_step_run_name("claim", "planned"), **_STEP)
+def claim_task(run: IngestRun, planned: PlannedDump) -> ClaimedDump:
+    return claim_dump(run, planned)
+
+
+@task(name="finish", task_run_name=_step_run_name("finish", "claimed"), **_STEP)
+def finish_task(run: IngestRun, claimed: ClaimedDump) -> DumpResult:
+    return finish_dump(run, claimed)
+
+
+@task(name="settle", task_run_name=_step_run_name("settle", "planned"), **_STEP)
+def settle_task(run: IngestRun, planned: PlannedDump, ok: bool) -> str | None:
+    return settle_dump(run, planned, ok)
+
+
+@task(
+    name="record-partition",
+    task_run_name=_step_run_name("record-partition", "run"),
+    **_STEP,
+)
+def record_partition_task(run: IngestRun, failure: BaseException | None = None) -> str | None:
+    return record_partition(run, failure)
+
+
+def ingest_dump(
+    run: IngestRun, planned: PlannedDump, *, prepare, load, lookahead: int, progress
+) -> DumpResult:
+    """etl.runner.ingest_one with its steps as tasks: claim, batches, finish, settle; never raises.
+
+    A landing-folder file is settled by a task; other dumps have nothing to settle.
+    """
+    if run.unavailable:
+        result = skip_dump(run, planned)
+    else:
+        try:
+            claimed = claim_task(run, planned)
+            if not claimed.skipped:
+                batches = read_batches(run, claimed)
+                load_batches(
+                    run, claimed, batches, prepare=prepare, load=load, lookahead=lookahead, progress=progress
+                )
+                finish_task(run, claimed)
+            result = claimed.result
+        except Exception as exc:  # one bad dump must not stop the others
+            result = fail_dump(run, planned, exc)
+    if planned.dump.settle is not None:
+        settle_task(run, planned, result.status != "failed")
+    return result
+
+
 def logical_day(source: str, config_path: str | None, given: str | None) -> datetime.date:
     """The day a source run is for: the given date, else the scheduled start in the source's zone.
 
@@ -259,24 +353,17 @@ def ingest(
     locations = _keep_credentials_out(list(locations or []))
     by_source = not locations and source is not None
     day = logical_day(source, config_path, date) if by_source else None
-    run_id = str(flow_run.get_id() or "") or None
-    retry = RetryPolicy(window=settings.warehouse.retry_seconds)
-    counted: list[str] = []  # the run that counted an attempt at the day (partitions.mark_running)
-
-    def day_running(started_run: str) -> None:
-        # Called once the run's row exists: partitions.run_id points at runs by foreign key.
-        retry.call(
-            partitions.mark_running,
-            engine_for(url),
-            source,
-            day,
-            started_run,
-            what="marking the day running",
-        )
-        counted.append(started_run)
-
-    if by_source:
-        retry.call(prepare_warehouse, engine_for(url), settings.dedup, what="preparing the warehouse")
+    engine = engine_for(url)
+    run = IngestRun(
+        engine,
+        settings,
+        locations=locations,
+        source=source,
+        fmt=format,
+        partition=Partition(source, day) if by_source and day else None,
+        run_id=str(flow_run.get_id() or "") or None,
+        logger=logger,
+    )
 
     workers = resolve_workers(settings.ingest.workers)
     cluster = resolve_dask_address(dask_address, settings)
@@ -308,48 +395,28 @@ def ingest(
         )
 
     try:
-        summary = run_ingest(
-            engine_for(url),
-            locations,
-            settings=settings,
-            source=source,
-            fmt=format,
-            run_id=run_id,
-            prepare=prepare,
-            load=load,
-            progress=progress,
-            logger=logger,
-            day=day,
-            config_path=config_path,
-            resolve_secret=_read_secret,
-            on_start=day_running if by_source else None,
-        )
-    except Exception as exc:
-        if by_source:
-            if not counted:  # failed before its run was recorded: the attempt counts, with no run
-                retry.call(
-                    partitions.mark_running,
-                    engine_for(url),
-                    source,
-                    day,
-                    None,
-                    what="marking the day running",
+        start_run(run)
+        with Heartbeat(engine, run.run_id):
+            mark_partition_running(run)
+            for planned in plan_task(run, config_path):
+                result = ingest_dump(
+                    run, planned, prepare=prepare, load=load, lookahead=workers, progress=progress
                 )
-            retry.call(
-                partitions.mark_finished,
-                engine_for(url),
-                source,
-                day,
-                partitions.FAILED,
-                note=str(exc),
-                what="marking the day failed",
-            )
+                record_result(run, result)
+    except BaseException as exc:
+        finish_run(run, exc)
+        if isinstance(exc, Exception) and run.partition:
+            try:
+                record_partition_task(run, exc)
+            except Exception as err:  # the run's own failure is the one to raise
+                logger.error("the day's failure could not be recorded: %s", failure_text(err))
+            publish_day(url, source, day)  # the table shows the failed day too (never raises)
         raise
     finally:
         stack.close()  # the Dask client, when there is one
-    if by_source:
-        status = retry.call(record_outcome, engine_for(url), source, day, summary, what="recording the day")
-        logger.info("partition %s %s: %s", source, day, status)
+    summary = finish_run(run)
+    if run.partition:
+        record_partition_task(run)
     create_markdown_artifact(
         markdown=summary.markdown(), key="ingest-summary", description="newsetl ingest run"
     )

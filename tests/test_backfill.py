@@ -154,10 +154,12 @@ def test_backfill_and_its_days_are_named_for_what_they_handle(
     in_parent = {t.id for t in task_runs if t.flow_run_id == parent.id}
     days = {r.id: r.name for r in flow_runs if r.parent_task_run_id in in_parent}
     assert sorted(days.values()) == [f"ingest wire {DAYS[0]}", f"ingest wire {DAYS[1]}"]
-    batches = sorted(t.name for t in task_runs if t.flow_run_id in days)
-    assert batches == [
-        f"{kind} {day}.jsonl 1" for kind in ("load-batch", "prepare-batch") for day in DAYS[:2]
-    ]
+    steps = sorted(t.name for t in task_runs if t.flow_run_id in days)
+    assert steps == sorted(
+        [f"{kind} {day}.jsonl 1" for kind in ("load-batch", "prepare-batch") for day in DAYS[:2]]
+        + [f"{kind} {day}.jsonl" for kind in ("claim", "finish") for day in DAYS[:2]]
+        + [f"{kind} wire {day}" for kind in ("plan", "record-partition") for day in DAYS[:2]]
+    )
 
 
 def test_a_backfill_is_listed_by_newsetl_runs(prefect_harness, wire: Path, sqlite_url: str) -> None:

@@ -1,4 +1,4 @@
-"""The Prefect flow under a test harness: batches as tasks, the summary artifact published."""
+"""The Prefect flow under a test harness: steps and batches as tasks, the summary artifact published."""
 
 from __future__ import annotations
 
@@ -49,9 +49,10 @@ def test_ingest_flow_runs_batches_as_tasks_and_publishes_a_summary(
     assert flow_runs[0].state.is_completed()
     # named for what they handle: the dump and its batch, not "prepare-batch-780"
     assert flow_runs[0].name == "ingest wire.jsonl"
-    assert sorted(t.name for t in task_runs) == [
-        f"{kind} wire.jsonl {n}" for kind in ("load-batch", "prepare-batch") for n in (1, 2, 3)
-    ]
+    assert sorted(t.name for t in task_runs) == sorted(
+        ["plan wire.jsonl", "claim wire.jsonl", "finish wire.jsonl"]
+        + [f"{kind} wire.jsonl {n}" for kind in ("load-batch", "prepare-batch") for n in (1, 2, 3)]
+    )
     by_key = {a.key: a for a in artifacts}
     assert "records read | 11" in by_key["ingest-summary"].data
     table = by_key["ingest-dumps"].data
@@ -60,6 +61,61 @@ def test_ingest_flow_runs_batches_as_tasks_and_publishes_a_summary(
     assert "| **all sources** | 11 | 10 | 1 | 0 | 0 |" in by_key["warehouse-report"].data
     assert (tmp_path / "report.html").as_uri() in by_key["warehouse-report-html"].data
     assert "Largest clusters" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_each_step_of_a_source_day_is_a_task_named_for_its_dump(
+    prefect_harness, sqlite_url: str, tmp_path: Path
+) -> None:
+    import datetime
+
+    from prefect import get_client
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from etl.warehouse import partitions
+    from etl.warehouse.db import make_engine
+    from flows.ingest import ingest
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_jsonl(inbox / "crawl.jsonl", [news_record(f"C{i}", story(400 + i)) for i in range(5)])
+    config = tmp_path / "newsetl.toml"
+    config.write_text(
+        f'[ingest]\nbatch_size = 3\n[sources.inbox]\nkind = "folder"\npath = "{inbox}"\n'
+        'pattern = "*.jsonl"\nstable_seconds = 0\n',
+        encoding="utf-8",
+    )
+
+    summary = ingest(
+        locations=[], source="inbox", db_url=sqlite_url, config_path=str(config), date="2024-03-04"
+    )
+
+    assert (summary.totals.records, summary.totals.articles) == (5, 5)
+
+    async def task_runs():
+        async with get_client() as client:
+            return await client.read_task_runs()
+
+    mine = [t for t in run_coro_as_sync(task_runs()) if str(t.flow_run_id) == summary.run_id]
+    assert sorted(t.name for t in mine) == sorted(
+        [
+            "plan inbox 2024-03-04",
+            "claim crawl.jsonl",
+            "prepare-batch crawl.jsonl 1",
+            "prepare-batch crawl.jsonl 2",
+            "load-batch crawl.jsonl 1",
+            "load-batch crawl.jsonl 2",
+            "finish crawl.jsonl",
+            "settle crawl.jsonl",
+            "record-partition inbox 2024-03-04",
+        ]
+    )
+    assert all(t.state.is_completed() for t in mine)
+    assert (inbox / "processed" / "crawl.jsonl").exists()  # what the settle task did
+    engine = make_engine(sqlite_url)
+    march_4 = datetime.date(2024, 3, 4)
+    day = partitions.states(engine, "inbox", march_4, march_4)[march_4]
+    engine.dispose()
+    assert (day["status"], day["records"], day["run_id"]) == ("done", 5, summary.run_id)
 
 
 def test_flow_fetches_a_gzipped_dump_with_a_prefect_secret(

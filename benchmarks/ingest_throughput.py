@@ -294,7 +294,7 @@ def create_pg_database(admin_url: str) -> tuple[str, callable]:
 class StageClock:
     """Seconds per stage of run_ingest: prepare steps from each batch, loader steps by wrapping.
 
-    The loader's steps are timed by swapping the module attributes ``etl.pipeline.read_dump``
+    The loader's steps are timed by swapping the module attributes ``etl.steps.read_dump``
     and ``etl.warehouse.load.match_batch`` for timed versions (restored on exit): the
     product code stays as it is, and the same functions run.
     """
@@ -305,10 +305,10 @@ class StageClock:
         self.worker_rss = 0.0
 
     def __enter__(self) -> StageClock:
-        import etl.pipeline
+        import etl.steps
         import etl.warehouse.load
 
-        self._saved = (etl.pipeline.read_dump, etl.warehouse.load.match_batch)
+        self._saved = (etl.steps.read_dump, etl.warehouse.load.match_batch)
         read, match = self._saved
         clock = self.seconds
 
@@ -331,15 +331,15 @@ class StageClock:
             finally:
                 clock["match (lookups + verify)"] += time.perf_counter() - t
 
-        etl.pipeline.read_dump = timed_read
+        etl.steps.read_dump = timed_read
         etl.warehouse.load.match_batch = timed_match
         return self
 
     def __exit__(self, *exc) -> None:
-        import etl.pipeline
+        import etl.steps
         import etl.warehouse.load
 
-        etl.pipeline.read_dump, etl.warehouse.load.match_batch = self._saved
+        etl.steps.read_dump, etl.warehouse.load.match_batch = self._saved
 
     def load(self, engine, batch, **kw):
         """The LoadFn: load_prepared, timed; collects the batch's prepare steps."""

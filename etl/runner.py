@@ -26,6 +26,7 @@ from etl.dumps import DumpResult
 from etl.parallel import LocalPreparer, resolve_workers
 from etl.pipeline import LoadFn, ProgressFn, SubmitPrepareFn, load_prepared
 from etl.steps import (
+    ClaimedDump,
     IngestRun,
     PlannedDump,
     claim_dump,
@@ -153,21 +154,28 @@ def ingest_one(
     load: LoadFn = load_prepared,
     progress: ProgressFn | None = None,
     lookahead: int = 1,
+    claim: Callable[[IngestRun, PlannedDump], ClaimedDump] = claim_dump,
+    finish: Callable[[IngestRun, ClaimedDump], object] = finish_dump,
+    settle: Callable[[IngestRun, PlannedDump, bool], object] = settle_dump,
 ) -> DumpResult:
-    """One dump: claim, read and load its batches, finish, then settle its file; never raises."""
+    """One dump: claim, read and load its batches, finish, then settle its file; never raises.
+
+    The Prefect flow passes its task versions of ``claim``, ``finish`` and ``settle``;
+    the order of the steps is this one either way.
+    """
     if run.unavailable:
         result = skip_dump(run, planned)
     else:
         try:
-            claimed = claim_dump(run, planned)
+            claimed = claim(run, planned)
             if not claimed.skipped:
                 batches = read_batches(run, claimed)
                 load_batches(
                     run, claimed, batches, prepare=prepare, load=load, lookahead=lookahead, progress=progress
                 )
-                finish_dump(run, claimed)
+                finish(run, claimed)
             result = claimed.result
         except Exception as exc:  # one bad dump must not stop the others
             result = fail_dump(run, planned, exc)
-    settle_dump(run, planned, result.status != "failed")
+    settle(run, planned, result.status != "failed")
     return result

@@ -43,7 +43,7 @@ from etl.parallel import LocalPreparer, resolve_workers
 from etl.pipeline import current_batch, load_prepared
 from etl.records import RawRecord, Reject
 from etl.redact import has_userinfo
-from etl.runner import Heartbeat
+from etl.runner import Heartbeat, ingest_one
 from etl.sources.credentials import hold
 from etl.steps import (
     ClaimedDump,
@@ -51,18 +51,14 @@ from etl.steps import (
     Partition,
     PlannedDump,
     claim_dump,
-    fail_dump,
     failure_text,
     finish_dump,
     finish_run,
-    load_batches,
     mark_partition_running,
     plan_dumps,
-    read_batches,
     record_partition,
     record_result,
     settle_dump,
-    skip_dump,
     start_run,
 )
 from etl.summary import RunSummary
@@ -270,27 +266,26 @@ def record_partition_task(run: IngestRun, failure: BaseException | None = None) 
 def ingest_dump(
     run: IngestRun, planned: PlannedDump, *, prepare, load, lookahead: int, progress
 ) -> DumpResult:
-    """etl.runner.ingest_one with its steps as tasks: claim, batches, finish, settle; never raises.
+    """etl.runner.ingest_one with claim, finish and settle as tasks; never raises.
 
     A landing-folder file is settled by a task; other dumps have nothing to settle.
     """
-    if run.unavailable:
-        result = skip_dump(run, planned)
-    else:
-        try:
-            claimed = claim_task(run, planned)
-            if not claimed.skipped:
-                batches = read_batches(run, claimed)
-                load_batches(
-                    run, claimed, batches, prepare=prepare, load=load, lookahead=lookahead, progress=progress
-                )
-                finish_task(run, claimed)
-            result = claimed.result
-        except Exception as exc:  # one bad dump must not stop the others
-            result = fail_dump(run, planned, exc)
-    if planned.dump.settle is not None:
-        settle_task(run, planned, result.status != "failed")
-    return result
+
+    def settle(run: IngestRun, planned: PlannedDump, ok: bool) -> None:
+        if planned.dump.settle is not None:
+            settle_task(run, planned, ok)
+
+    return ingest_one(
+        run,
+        planned,
+        prepare=prepare,
+        load=load,
+        progress=progress,
+        lookahead=lookahead,
+        claim=claim_task,
+        finish=finish_task,
+        settle=settle,
+    )
 
 
 def logical_day(source: str, config_path: str | None, given: str | None) -> datetime.date:

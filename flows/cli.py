@@ -463,16 +463,16 @@ def runs(
     engine, _ = _read_engine(db)
     _print_table(
         "recent runs",
-        ("started (UTC)", "status", "kind", "read", "kept", "exact", "near", "rej", "run"),
+        # exact and near duplicates in one column, as in `status`: the table then fits 80 columns
+        ("started (UTC)", "status", "kind", "read", "kept", "dups", "rej", "run"),
         (
             (
-                f"{r['started_at']:%Y-%m-%d %H:%M}",
+                f"{r['started_at']:%m-%d %H:%M}",  # recent runs: the year would cost the counts room
                 r["status"],
                 r["kind"],
                 str(r["records"]),
                 str(r["articles"]),
-                str(r["exact_duplicates"]),
-                str(r["near_duplicates"]),
+                str(r["exact_duplicates"] + r["near_duplicates"]),
                 str(r["rejects"]),
                 r["id"][:8],  # the full id is in the runs table; 8 characters tell runs apart
             )
@@ -648,7 +648,7 @@ def status(
 
 
 # Columns whose text may wrap onto several lines; every other column is printed whole.
-_FOLDABLE = {"title", "why", "locator", "location", "dump"}
+_FOLDABLE = {"title", "why", "locator", "location", "dump", "run"}
 
 
 def _start_prefect() -> None:

@@ -124,3 +124,39 @@ def test_serve_without_a_prefect_server_says_so(tmp_path: Path, prefect_home: Pa
     assert out.returncode == 2
     assert "PREFECT_API_URL" in out.stderr and "prefect server start" in out.stderr
     assert "serving" not in out.stdout
+
+
+def test_runs_reads_whole_at_80_columns_when_piped(tmp_path: Path, prefect_home: Path) -> None:
+    from sqlalchemy import update
+
+    from etl.warehouse import ledger
+    from etl.warehouse.models import Run
+
+    db = tmp_path / "wh.db"
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    for i, kind in enumerate(("backfill", "ingest")):
+        run_id = f"{i}0000000-aaaa-bbbb-cccc-dddddddddddd"
+        ledger.start_run(engine, run_id, kind, {})
+        ledger.finish_run(engine, run_id, ledger.COMPLETED, dumps_read=3, dumps_skipped=0)
+        with engine.begin() as conn:
+            conn.execute(
+                update(Run)
+                .where(Run.id == run_id)
+                .values(
+                    records=123456,
+                    articles=100000,
+                    exact_duplicates=12345,
+                    near_duplicates=11000,
+                    rejects=111,
+                )
+            )
+    engine.dispose()
+    out = newsetl(
+        "runs", "--db", f"sqlite:///{db}", cwd=tmp_path, prefect_home=prefect_home, env={"COLUMNS": "80"}
+    )
+    assert out.returncode == 0, out.stderr
+    assert max(len(line) for line in out.stdout.splitlines()) <= 80
+    assert "…" not in out.stdout
+    assert "backfill" in out.stdout and "123456" in out.stdout
+    assert "23345" in out.stdout  # exact and near duplicates, one column

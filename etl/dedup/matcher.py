@@ -142,15 +142,14 @@ def verify_stories(
     return judge(Pair(a.text, b.text, a.context, b.context, shared, cfg))
 
 
-def verify_many(a: Compared, others: Sequence[Compared], cfg: DedupConfig) -> list[tuple[str, float] | None]:
-    """``verify_stories(a, o, cfg)`` for each of ``others``: the shingle overlaps are counted in bulk."""
-    return [verdict for verdict, _ in _verify_counted(a, others, cfg)]
-
-
-def _verify_counted(
+def verify_many(
     a: Compared, others: Sequence[Compared], cfg: DedupConfig
 ) -> list[tuple[tuple[str, float] | None, int]]:
-    """Each verdict with its shared shingle count, which the relation of a match reuses."""
+    """``verify_stories(a, o, cfg)`` for each of ``others``, with the shared shingle count it used.
+
+    The overlaps are counted in bulk; the count comes back so that the relation of
+    a match (etl.dedup.matcher.relation_of) need not count it again.
+    """
     shared = shared_shingles_many(a.text, [o.text for o in others]).tolist()
     return [(verify_stories(a, b, cfg, n), n) for b, n in zip(others, shared, strict=True)]
 
@@ -309,7 +308,7 @@ def match_batch(items: Sequence[PreparedArticle], index: WarehouseIndex, cfg: De
                 compared(r.batch_index) if r.article_id is None else stored.get(r.article_id, _NOTHING)
                 for r in refs
             ]
-            verdicts = _verify_counted(compared(i), kept, cfg)
+            verdicts = verify_many(compared(i), kept, cfg)
             for ref, theirs, (verdict, shared) in zip(refs, kept, verdicts, strict=True):
                 if verdict and (best is None or (_RANK[verdict[0]], verdict[1]) > best[:2]):
                     best = (_RANK[verdict[0]], verdict[1], ref, verdict[0], theirs, shared)

@@ -85,7 +85,7 @@ def explain(engine: Engine, query: str, cfg: DedupConfig, limit: int = 5) -> Exp
         mine = features(text, cfg.shingle_size)
         keys = stored_keys([SimpleNamespace(**subject)], cfg)[1][0]
         index = SqlIndex(conn)
-        ids = {aid for ids in index.candidates({int(k) for k in keys}).values() for aid in ids}
+        ids = set(index.candidate_pairs(keys)[1].tolist())
         ids.discard(subject["id"])
         texts = index.dedup_texts(ids)
         titles = (

@@ -133,7 +133,16 @@ def load_batch(
     return counts
 
 
-def _load_batch(engine, dump_id, run_id, source, prepared, rejects, end, cfg) -> BatchCounts:
+def _load_batch(
+    engine: Engine,
+    dump_id: int,
+    run_id: str,
+    source: str,
+    prepared: Sequence[PreparedArticle],
+    rejects: Sequence[Reject],
+    end: int,
+    cfg: DedupConfig,
+) -> BatchCounts:
     with engine.begin() as conn:
         _take_dedup_lock(conn, dump_id, run_id)
         done = conn.execute(select(Dump.records_done).where(Dump.id == dump_id)).scalar_one()

@@ -32,9 +32,19 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     return len(rows)
 
 
+# Postgres's binary COPY format for rows of two BIGINT columns: a 19-byte header, then per row
+# a field count and two length-prefixed big-endian values, then a 2-byte trailer. Written by
+# insert_bigint_pairs, read by bigint_pairs_from_copy.
 _BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _BINARY_TRAILER = (-1).to_bytes(2, "big", signed=True)
-_BIGINT_PAIR = np.dtype([("fields", ">i2"), ("len_a", ">i4"), ("a", ">i8"), ("len_b", ">i4"), ("b", ">i8")])
+BIGINT_PAIR_ROW = np.dtype(
+    [("fields", ">i2"), ("len_a", ">i4"), ("a", ">i8"), ("len_b", ">i4"), ("b", ">i8")]
+)
+
+
+def bigint_pairs_from_copy(data: bytes) -> np.ndarray:
+    """The rows of a binary ``COPY ... TO STDOUT`` of two BIGINT columns (fields ``a`` and ``b``)."""
+    return np.frombuffer(data[len(_BINARY_HEADER) : len(data) - len(_BINARY_TRAILER)], dtype=BIGINT_PAIR_ROW)
 
 
 def insert_bigint_pairs(
@@ -53,7 +63,7 @@ def insert_bigint_pairs(
         rows = [{first: x, second: y} for x, y in zip(a.tolist(), b.tolist(), strict=True)]
         conn.execute(insert(table), rows)
         return n
-    rows = np.empty(n, dtype=_BIGINT_PAIR)
+    rows = np.empty(n, dtype=BIGINT_PAIR_ROW)
     rows["fields"], rows["len_a"], rows["len_b"] = 2, 8, 8
     rows["a"], rows["b"] = a, b
     col_sql = ", ".join(f'"{c}"' for c in columns)

@@ -21,17 +21,12 @@ from etl.config import DedupConfig
 from etl.dedup.stored import StoredHead
 from etl.errors import IndexMismatchError
 from etl.text import dedup_text
+from etl.warehouse.bulk import bigint_pairs_from_copy
 from etl.warehouse.models import ArticleRow, IndexSetting, LshBand
 
 FINGERPRINT_KEY = "dedup_fingerprint"
 LOOKUP_CHUNK = 50_000
 _NO_IDS = np.zeros(0, dtype=np.int64)
-# Binary COPY of (bigint, bigint) rows: a 19-byte header, then per row a field count and
-# two length-prefixed big-endian values, then a 2-byte trailer.
-_COPY_HEADER, _COPY_TRAILER = 19, 2
-_PAIR_ROW = np.dtype(
-    [("fields", ">i2"), ("key_len", ">i4"), ("key", ">i8"), ("id_len", ">i4"), ("id", ">i8")]
-)
 
 T = TypeVar("T")
 
@@ -99,8 +94,8 @@ class SqlIndex:
             part = keys[start : start + LOOKUP_CHUNK]
             if self.postgres:
                 pairs = self._copy_pairs(part)
-                found_keys.append(pairs["key"].astype(np.int64))
-                found_ids.append(pairs["id"].astype(np.int64))
+                found_keys.append(pairs["a"].astype(np.int64))
+                found_ids.append(pairs["b"].astype(np.int64))
                 continue
             wanted = self._values(part.tolist(), BigInteger)
             rows = self.conn.execute(
@@ -126,8 +121,7 @@ class SqlIndex:
                 self._jit_off = True
             with cur.copy(sql) as copy:
                 data = b"".join(bytes(chunk) for chunk in copy)
-        body = data[_COPY_HEADER : len(data) - _COPY_TRAILER]
-        return np.frombuffer(body, dtype=_PAIR_ROW)
+        return bigint_pairs_from_copy(data)
 
     def dedup_texts(self, ids: Collection[int]) -> dict[int, str]:
         out: dict[int, str] = {}

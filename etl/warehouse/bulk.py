@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from psycopg import Cursor, postgres
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from sqlalchemy import JSON, Table, insert
 from sqlalchemy.engine import Connection
 
@@ -33,8 +36,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
 
 
 # Postgres's binary COPY format for rows of two BIGINT columns: a 19-byte header, then per row
-# a field count and two length-prefixed big-endian values, then a 2-byte trailer. Written by
-# insert_bigint_pairs, read by bigint_pairs_from_copy.
+# a field count and two length-prefixed big-endian values, then a 2-byte trailer.
 _BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _BINARY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 BIGINT_PAIR_ROW = np.dtype(
@@ -42,9 +44,38 @@ BIGINT_PAIR_ROW = np.dtype(
 )
 
 
-def bigint_pairs_from_copy(data: bytes) -> np.ndarray:
-    """The rows of a binary ``COPY ... TO STDOUT`` of two BIGINT columns (fields ``a`` and ``b``)."""
-    return np.frombuffer(data[len(_BINARY_HEADER) : len(data) - len(_BINARY_TRAILER)], dtype=BIGINT_PAIR_ROW)
+class BigintArray:
+    """A one-dimensional BIGINT array parameter, laid out by numpy in Postgres's binary array format.
+
+    Tens of thousands of keys per lookup: formatting them as an array literal cost the
+    loader more than the lookup itself.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, values: np.ndarray) -> None:
+        n = int(values.shape[0])
+        body = np.empty(n, dtype=_LENGTH_PREFIXED_BIGINT)
+        body["len"], body["value"] = 8, values
+        # ndim 1, no NULLs, element type int8; the dimension's length and lower bound 1
+        self.data = np.array([1, 0, _INT8_OID, n, 1], dtype=">i4").tobytes() + body.tobytes()
+
+
+_INT8_OID = postgres.types["int8"].oid
+_LENGTH_PREFIXED_BIGINT = np.dtype([("len", ">i4"), ("value", ">i8")])
+
+
+class _BigintArrayDumper(Dumper):
+    format = Format.BINARY
+    oid = postgres.types["int8"].array_oid
+
+    def dump(self, obj: BigintArray) -> bytes:
+        return obj.data
+
+
+def bigint_array_adapters(cursor: Cursor) -> None:
+    """Let ``cursor`` take :class:`BigintArray` parameters."""
+    cursor.adapters.register_dumper(BigintArray, _BigintArrayDumper)
 
 
 def insert_bigint_pairs(

@@ -21,12 +21,14 @@ from etl.config import DedupConfig
 from etl.dedup.stored import StoredHead
 from etl.errors import IndexMismatchError
 from etl.text import dedup_text
-from etl.warehouse.bulk import bigint_pairs_from_copy
+from etl.warehouse.bulk import BigintArray, bigint_array_adapters
 from etl.warehouse.models import ArticleRow, IndexSetting, LshBand
 
 FINGERPRINT_KEY = "dedup_fingerprint"
 LOOKUP_CHUNK = 50_000
 _NO_IDS = np.zeros(0, dtype=np.int64)
+# A (band key, article id) pair as the lookup returns it: two big-endian BIGINTs (int8send).
+BIGINT_PAIR = np.dtype([("a", ">i8"), ("b", ">i8")])
 
 T = TypeVar("T")
 
@@ -93,7 +95,7 @@ class SqlIndex:
         for start in range(0, keys.shape[0], LOOKUP_CHUNK):
             part = keys[start : start + LOOKUP_CHUNK]
             if self.postgres:
-                pairs = self._copy_pairs(part)
+                pairs = self._packed_pairs(part)
                 found_keys.append(pairs["a"].astype(np.int64))
                 found_ids.append(pairs["b"].astype(np.int64))
                 continue
@@ -105,23 +107,26 @@ class SqlIndex:
             found_ids.append(np.array([a for _, a in rows], dtype=np.int64))
         return np.concatenate(found_keys), np.concatenate(found_ids)
 
-    def _copy_pairs(self, keys: np.ndarray) -> np.ndarray:
-        # COPY takes no bind parameters: the keys are inlined, and they are integers by construction.
-        literal = "{" + ",".join(map(str, keys.tolist())) + "}"
+    def _packed_pairs(self, keys: np.ndarray) -> np.ndarray:
+        """The pairs under ``keys`` as one bytea built by the server: one row to fetch, not one per pair.
+
+        A COPY or a row per pair costs the driver a round of Python work per row (tens
+        of thousands per batch); ``string_agg`` of each pair's big-endian bytes
+        (``int8send``) is a single value that numpy reads in place.
+        """
         sql = (
-            "COPY (SELECT b.band_key, b.article_id FROM lsh_bands b"
-            f" JOIN unnest('{literal}'::bigint[]) AS wanted(value) ON b.band_key = wanted.value)"
-            " TO STDOUT (FORMAT BINARY)"
+            "SELECT string_agg(int8send(b.band_key) || int8send(b.article_id), ''::bytea)"
+            " FROM lsh_bands b JOIN unnest(%b) AS wanted(value) ON b.band_key = wanted.value"
         )
         driver = self.conn.connection.driver_connection
-        with driver.cursor() as cur:
+        with driver.cursor(binary=True) as cur:
+            bigint_array_adapters(cur)
             if not self._jit_off:
                 # The lookup's cost estimate grows with the index; compiling it would cost more than it saves.
                 cur.execute("SET LOCAL jit = off")
                 self._jit_off = True
-            with cur.copy(sql) as copy:
-                data = b"".join(bytes(chunk) for chunk in copy)
-        return bigint_pairs_from_copy(data)
+            data = cur.execute(sql, (BigintArray(keys),)).fetchone()[0]
+        return np.frombuffer(data or b"", dtype=BIGINT_PAIR)
 
     def dedup_texts(self, ids: Collection[int]) -> dict[int, str]:
         out: dict[int, str] = {}

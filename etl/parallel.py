@@ -10,6 +10,7 @@ the second batch of a run, so small inputs never pay for it.
 from __future__ import annotations
 
 import atexit
+import gc
 import multiprocessing
 import os
 import threading
@@ -17,7 +18,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from etl.batches import inline_prepare, prepare_batch
+from etl.batches import PreparedBatch, inline_prepare, prepare_batch
 from etl.config import DedupConfig
 from etl.records import RawRecord, Reject
 
@@ -69,7 +70,24 @@ def submit_prepare(
     """Start preparing a batch; inline (an already-done future) when ``workers`` is 0."""
     if workers <= 0:
         return inline_prepare(records, source, cfg)
-    return _pool(workers).submit(prepare_batch, list(records), source, cfg)
+    return _pool(workers).submit(_prepare_in_worker, list(records), source, cfg)
+
+
+# A worker unfreezes (and so collects cycles among) what earlier batches left after this many batches.
+_UNFREEZE_EVERY = 50
+_prepared_here = 0
+
+
+def _prepare_in_worker(records: list[RawRecord | Reject], source: str, cfg: DedupConfig) -> PreparedBatch:
+    """``prepare_batch`` in a worker process, its survivors frozen for the collector (see etl.heap)."""
+    global _prepared_here
+    batch = prepare_batch(records, source, cfg)
+    _prepared_here += 1
+    if _prepared_here % _UNFREEZE_EVERY == 0:
+        gc.unfreeze()
+    else:
+        gc.freeze()
+    return batch
 
 
 def resolve_workers(configured: int) -> int:

@@ -34,6 +34,7 @@ from etl.config import Settings
 from etl.counts import BatchCounts
 from etl.dumps import DumpFile, DumpResult
 from etl.errors import WarehouseUnavailable, describe_db_error, is_transient
+from etl.heap import frozen_between_batches
 from etl.names import dump_name, printable
 from etl.pipeline import (
     BatchRef,
@@ -344,6 +345,8 @@ def load_batches(
     prepare = prepare or inline_prepare
     cfg, result, source = run.settings.dedup, claimed.result, claimed.planned.source
     pending: deque[tuple[BatchRef, object]] = deque()
+    heap = contextlib.ExitStack()
+    settle = heap.enter_context(frozen_between_batches())
 
     def load_next() -> None:
         ref, future = pending.popleft()
@@ -357,6 +360,7 @@ def load_batches(
         if progress:
             progress(result.location, result.counts)
         run.watcher.batch_loaded(result.location, result.counts)
+        settle()
 
     try:
         for ref, chunk in batches:
@@ -369,6 +373,8 @@ def load_batches(
     except Exception as exc:
         _mark_dump_failed(run, claimed, exc)
         raise
+    finally:
+        heap.close()
 
 
 def _mark_dump_failed(run: IngestRun, claimed: ClaimedDump, exc: Exception) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -446,3 +448,33 @@ def test_latest_policy_keeps_the_most_recently_published(engine, tmp_path: Path)
     assert summary.totals.replaced == 1
     assert [r["title"] for r in rows(engine, select(ArticleRow.title))] == ["Day 12"]
     assert count(engine, Duplicate) == 3
+
+
+def test_batches_survivors_are_frozen_during_the_load_and_released_after(engine, day1: Path) -> None:
+    """The collector skips what earlier batches left (etl.heap) only while the dump loads."""
+    settings = Settings(ingest=IngestConfig(batch_size=2, workers=0))
+    frozen_at_load: list[int] = []
+
+    def load(*args, **kwargs):
+        frozen_at_load.append(gc.get_freeze_count())
+        return load_prepared(*args, **kwargs)
+
+    summary = run_ingest(engine, [str(day1)], settings=settings, source="wire", load=load)
+
+    assert summary.totals.records == 6 and len(frozen_at_load) == 3
+    assert frozen_at_load[0] == 0 and min(frozen_at_load[1:]) > 0
+    assert gc.get_freeze_count() == 0
+
+    calls: list[int] = []
+
+    def fails_on_the_second_batch(*args, **kwargs):
+        calls.append(gc.get_freeze_count())
+        if len(calls) == 2:
+            raise RuntimeError("the warehouse went away")
+        return load_prepared(*args, **kwargs)
+
+    day2 = write_jsonl(day1.parent / "day2.jsonl", [news_record(f"Story {i}", story(i)) for i in (7, 8, 9)])
+    with contextlib.suppress(RuntimeError):
+        run_ingest(engine, [str(day2)], settings=settings, source="wire", load=fails_on_the_second_batch)
+    assert len(calls) == 2 and calls[1] > 0
+    assert gc.get_freeze_count() == 0

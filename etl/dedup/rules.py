@@ -25,8 +25,9 @@ order and returns the measure that decided and its score, or None.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
@@ -55,6 +56,25 @@ REWRITE_HOURS = 6.0  # a rewrite under a new headline comes within hours...
 REWRITE_MIN_WORDS = 100  # ...of a story long enough to tell...
 REWRITE_CONTAINMENT = 0.7  # ...and keeps most of its sentences
 REWRITE_EDIT = 0.8  # (or most of its words in order)
+
+
+class cached_property:  # noqa: N801 - functools' name, for what it replaces
+    """``functools.cached_property`` without its lock, which Python 3.11 takes on every first access.
+
+    The loader computes a few measures for each of tens of thousands of pairs per
+    batch, in one thread; the lock cost more than most measures. As with functools',
+    the value lands in the instance ``__dict__``, where later reads find it first.
+    """
+
+    def __init__(self, func: Callable[[Any], Any]) -> None:
+        self.func = func
+        self.name = func.__name__
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
 
 
 @dataclass

@@ -123,11 +123,22 @@ def _is_table(paras: list[str]) -> bool:
 @lru_cache(maxsize=1)
 def normalise_for_hash(text: str) -> str:
     """Case-, quote- and whitespace-insensitive form: equal forms mean an exact duplicate."""
-    if text.isascii():  # NFKC, the quote table and casefold change nothing else in ASCII
-        text = text.lower()
-    else:
-        text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    if text.isascii():
+        # NFKC, the quote table and casefold change nothing in ASCII but the case, and there
+        # \w+ is [A-Za-z0-9_]+: one byte-table pass lowers the letters and blanks the rest.
+        return " ".join(text.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split())
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
     return " ".join(_WORD.findall(text))
+
+
+def _ascii_word_byte(byte: int) -> int:
+    char = chr(byte)
+    if char.isascii() and (char.isalnum() or char == "_"):
+        return ord(char.lower())
+    return ord(" ")
+
+
+_ASCII_WORDS = bytes(_ascii_word_byte(b) for b in range(256))
 
 
 def content_hash(text: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import random
+import re
 
 from etl.text import (
     PROSE_MIN_WORDS,
@@ -99,3 +101,13 @@ def test_a_results_table_with_a_note_is_compared_whole() -> None:
         "Related: Markets rally\n\n" + "The minister said the talks would resume next week in Geneva. " * 3
     )
     assert "Related" not in dedup_text(story)
+
+
+def test_ascii_texts_normalise_to_their_lowercased_word_runs_whatever_the_characters():
+    """The byte-table path for ASCII gives exactly what \\w+ over the lowercased text gives."""
+    rng = random.Random(3)
+    samples = ["", "A_b-C d\te\x00F", "Shr 12 cts vs 10 cts\n\nNet 1,234,000 ($0.5)", "__init__ x__y"]
+    samples += ["".join(chr(rng.randrange(128)) for _ in range(rng.randrange(60))) for _ in range(3000)]
+    for text in samples:
+        assert normalise_for_hash(text) == " ".join(re.findall(r"\w+", text.lower())), repr(text)
+    assert words("Net 1,234,000 (SHR_A)") == ["net", "1", "234", "000", "shr_a"]

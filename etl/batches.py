@@ -97,10 +97,10 @@ def prepare_batch(records: Sequence[RawRecord | Reject], source: str, cfg: Dedup
         else:
             rejects.append(item)
     normalised = time.perf_counter()
-    signatures, keys = index_keys(token_lists, articles, cfg)
-    signed = time.perf_counter()
     features = features_of_batch(token_lists, cfg.shingle_size)
     featured = time.perf_counter()
+    signatures, keys = index_keys(token_lists, articles, cfg, features)
+    signed = time.perf_counter()
     evidence = [text_evidence(a.dedup_text) for a in articles]
     prepared = [
         PreparedArticle(a, signatures[i], keys[i], features[i], evidence[i]) for i, a in enumerate(articles)
@@ -109,9 +109,9 @@ def prepare_batch(records: Sequence[RawRecord | Reject], source: str, cfg: Dedup
     end = max(r.ordinal for r in records) + 1 if records else 0
     stages = {
         "normalise": normalised - started,
-        "sign": signed - normalised,
-        "features": featured - signed,
-        "evidence": done - featured,
+        "features": featured - normalised,
+        "sign": signed - featured,
+        "evidence": done - signed,
     }
     return PreparedBatch(prepared, rejects, end, seconds=done - started, stages=stages)
 

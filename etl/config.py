@@ -22,7 +22,7 @@ from etl.errors import ConfigError
 DEFAULT_CONFIG_PATH = Path("config/newsetl.toml")
 DEFAULT_DATABASE_URL = "sqlite:///data/warehouse.db"
 SCHEMES = ("affine32", "affine64", "legacy")
-HASHFUNCS = ("xxh32", "sha1")
+HASHFUNCS = ("words", "xxh32", "sha1")
 POLICIES = ("first_seen", "longest", "latest")
 MIN_RECORD_BYTES = 1024  # smaller would reject real articles
 MAX_RECORD_BYTES = 1024**3  # a record is held in memory whole up to this bound

@@ -248,6 +248,19 @@ def test_changed_dedup_settings_are_refused(engine, day1: Path, tmp_path: Path) 
         run_ingest(engine, [str(day2)], settings=other, source="wire")
 
 
+def test_an_index_built_with_another_shingle_hash_names_the_setting_that_keeps_it(
+    engine, day1: Path, tmp_path: Path
+) -> None:
+    built_with = Settings(dedup=DedupConfig(hashfunc="words"))
+    run_ingest(engine, [str(day1)], settings=built_with, source="wire")
+    day2 = write_jsonl(tmp_path / "day2.jsonl", [news_record("Story nine", story(9))])
+
+    with pytest.raises(IndexMismatchError, match='set hashfunc = "words" under \\[dedup\\]'):
+        run_ingest(engine, [str(day2)], settings=Settings(), source="wire")
+    # with the setting it names, the index takes the new dump
+    assert run_ingest(engine, [str(day2)], settings=built_with, source="wire").totals.articles == 1
+
+
 def test_unreadable_dump_becomes_a_reject_and_the_run_goes_on(engine, day1: Path, tmp_path: Path) -> None:
     odd = tmp_path / "notes.bin"
     odd.write_bytes(b"\x00\x01binary blob that is no news dump")

@@ -12,8 +12,9 @@ intersection, and a batch of articles pickles to the loader as flat arrays.
 An id is a polynomial over the 64-bit ids (xxh3) of the shingle's words, so
 two different shingles of the texts compared get the same id with probability
 about 2^-64: the counts, and so every score, are those of the byte strings.
-These ids serve verification only; MinHash signatures keep hashing the
-shingles' bytes (see etl.dedup.signatures), as the stored index requires.
+With the default ``hashfunc = "xxh32"`` these ids serve verification only and
+MinHash signatures hash the shingles' bytes; ``hashfunc = "words"`` signs the
+ids' low 32 bits instead (see etl.dedup.signatures, :func:`shingle_id`).
 """
 
 from __future__ import annotations
@@ -118,15 +119,19 @@ def features_of_batch(token_lists: Sequence[list[str]], size: int) -> list[TextF
 
 
 def _window_ids(ids: np.ndarray, size: int) -> np.ndarray:
-    """One id per word ``size``-gram (one for the whole text when it is shorter): polynomial, mixed."""
-    n = ids.shape[0]
+    """One id per word ``size``-gram (one for the whole text when it is shorter): polynomial, mixed.
+
+    Along the last axis, so a 2-D array of equal-length word runs (the leads of a
+    batch) takes one call.
+    """
+    n = ids.shape[-1]
     width = min(size, n)
     count = n - width + 1
     with np.errstate(over="ignore"):
-        acc = ids[:count].copy()
+        acc = ids[..., :count].copy()
         for k in range(1, width):
             acc *= _POLY
-            acc += ids[k : k + count]
+            acc += ids[..., k : k + count]
         acc += np.uint64(width)  # a 3-word text is not the 3-word prefix of a 5-gram
         acc ^= acc >> _S33
         acc *= _MIX1
@@ -134,6 +139,42 @@ def _window_ids(ids: np.ndarray, size: int) -> np.ndarray:
         acc *= _MIX2
         acc ^= acc >> _S33
     return acc
+
+
+_M64 = (1 << 64) - 1
+
+
+def shingle_id(shingle: bytes) -> int:
+    """The id :func:`_window_ids` gives a shingle, from its bytes (its words joined by one space).
+
+    The same arithmetic on Python integers: what datasketch calls as ``hashfunc``
+    (etl.dedup.signatures), so that signatures built from these ids in bulk compare
+    with a ``datasketch.MinHash`` updated with the shingles themselves.
+    """
+    parts = shingle.split(b" ")
+    acc = xxhash.xxh3_64_intdigest(parts[0])
+    for part in parts[1:]:
+        acc = (acc * int(_POLY) + xxhash.xxh3_64_intdigest(part)) & _M64
+    acc = (acc + len(parts)) & _M64
+    acc ^= acc >> 33
+    acc = (acc * int(_MIX1)) & _M64
+    acc ^= acc >> 33
+    acc = (acc * int(_MIX2)) & _M64
+    return acc ^ (acc >> 33)
+
+
+def lead_ids(features: Sequence[TextFeatures], lead_words: int, size: int) -> list[np.ndarray]:
+    """The shingle ids of each text's first ``lead_words`` words (all of them for a shorter text).
+
+    The texts longer than the lead are windowed in one 2-D call over their first words.
+    """
+    out: list[np.ndarray] = [f.shingles for f in features]
+    longer = [i for i, f in enumerate(features) if f.word_count > lead_words]
+    if longer:
+        leads = _window_ids(np.vstack([features[i].tokens[:lead_words] for i in longer]), size)
+        for i, row in zip(longer, leads, strict=True):
+            out[i] = row
+    return out
 
 
 def shared_shingles(a: TextFeatures, b: TextFeatures) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 
 from etl.config import DedupConfig
 from etl.dedup.evidence import headline_keys
+from etl.dedup.features import TextFeatures
 from etl.dedup.signatures import sign_tokens
 from etl.text import dedup_text, words
 
@@ -25,10 +26,16 @@ class Headed(Protocol):
 
 
 def index_keys(
-    token_lists: Sequence[list[str]], stories: Sequence[Headed], cfg: DedupConfig
+    token_lists: Sequence[list[str]],
+    stories: Sequence[Headed],
+    cfg: DedupConfig,
+    features: Sequence[TextFeatures] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Signatures and every stored index key of each story (band keys, then headline keys)."""
-    signatures, bands = sign_tokens(token_lists, cfg)
+    """Signatures and every stored index key of each story (band keys, then headline keys).
+
+    ``features``: the texts' etl.dedup.features when the caller computed them (see sign_tokens).
+    """
+    signatures, bands = sign_tokens(token_lists, cfg, features)
     if not cfg.headline_keys:
         return signatures, list(bands)
     out = []

@@ -32,6 +32,7 @@ from datasketch.hashfunc import sha1_hash32
 from datasketch.minhash import _fmix
 
 from etl.config import DedupConfig
+from etl.dedup.features import TextFeatures, features_of_batch, lead_ids, shingle_id
 from etl.text import words
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -39,9 +40,21 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 _BAND_SALT = np.uint64(0x9E3779B97F4A7C15)
 
 
-# xxh32 hashes a shingle ~13x faster than datasketch's default sha1_hash32, with
-# the 32-bit output the affine32 scheme expects.
-HASHFUNCS = {"xxh32": xxhash.xxh32_intdigest, "sha1": sha1_hash32}
+_LOW32 = (1 << 32) - 1
+_LOW32_U64 = np.uint64(_LOW32)
+
+
+def shingle_id_hash32(shingle: bytes) -> int:
+    """The low 32 bits of the shingle's id (etl.dedup.features.shingle_id): the ``"words"`` hashfunc."""
+    return shingle_id(shingle) & _LOW32
+
+
+# Each maps a shingle's bytes to the 32-bit value the permutations take. "words" is the
+# shingle id verification uses anyway (xxh3-64 of each word, combined): the prepare stage
+# has it for every shingle of a batch from a few numpy passes, so signing costs no call
+# per shingle. "xxh32" hashes the bytes (one C call per shingle), "sha1" is datasketch's default.
+WORDS = "words"
+HASHFUNCS = {WORDS: shingle_id_hash32, "xxh32": xxhash.xxh32_intdigest, "sha1": sha1_hash32}
 
 
 def sign(texts: Sequence[str], cfg: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -49,8 +62,16 @@ def sign(texts: Sequence[str], cfg: DedupConfig) -> tuple[np.ndarray, np.ndarray
     return sign_tokens([words(t) for t in texts], cfg)
 
 
-def sign_tokens(token_lists: Sequence[list[str]], cfg: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`sign` of texts already split into normalised words (``etl.text.words``)."""
+def sign_tokens(
+    token_lists: Sequence[list[str]], cfg: DedupConfig, features: Sequence[TextFeatures] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sign` of texts already split into normalised words (``etl.text.words``).
+
+    ``features`` (their etl.dedup.features, when the caller has them) spare the
+    ``"words"`` hashfunc from windowing the texts again.
+    """
+    if cfg.hashfunc == WORDS:
+        return _sign_from_ids(features or features_of_batch(token_lists, cfg.shingle_size), cfg)
     hashfunc = HASHFUNCS[cfg.hashfunc]
     hashes = [shingle_hashes(t, cfg.shingle_size, hashfunc) for t in token_lists]
     signatures = minhash_rows(hashes, cfg, cfg.num_perm)
@@ -61,6 +82,27 @@ def sign_tokens(token_lists: Sequence[list[str]], cfg: DedupConfig) -> tuple[np.
         lead_keys = _keys(lead_sigs, cfg.lead_bands, cfg.lead_rows, first_band=cfg.bands)
         keys = np.hstack([keys, lead_keys])
     return signatures, keys
+
+
+def _sign_from_ids(features: Sequence[TextFeatures], cfg: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Signatures and keys from the shingle ids of the features: their low 32 bits are the hashes.
+
+    A set's minimum does not depend on order or repeats, so the sorted unique ids
+    serve as they are.
+    """
+    signatures = _minhash_flat(*_flat_low32([f.shingles for f in features]), cfg, cfg.num_perm)
+    keys = band_keys(signatures, cfg)
+    if cfg.lead_bands:
+        leads = lead_ids(features, cfg.lead_words, cfg.shingle_size)
+        lead_sigs = _minhash_flat(*_flat_low32(leads), cfg, cfg.lead_bands * cfg.lead_rows)
+        keys = np.hstack([keys, _keys(lead_sigs, cfg.lead_bands, cfg.lead_rows, first_band=cfg.bands)])
+    return signatures, keys
+
+
+def _flat_low32(id_arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.fromiter((a.shape[0] for a in id_arrays), dtype=np.int64, count=len(id_arrays))
+    flat = np.concatenate(id_arrays) if id_arrays else np.zeros(0, dtype=np.uint64)
+    return flat & _LOW32_U64, counts
 
 
 def _lead_hashes(body: list[int], tokens: list[str], cfg: DedupConfig, hashfunc) -> list[int]:
@@ -128,16 +170,19 @@ def minhash_rows(
     wrapping; ``legacy``: ``(a*h + b) mod (2^61 - 1)``, low 32 bits), and an
     empty list gives datasketch's empty sketch (every value the maximum).
     """
-    num_perm = num_perm or cfg.num_perm
+    counts = np.fromiter((len(h) for h in hash_lists), dtype=np.int64, count=len(hash_lists))
+    flat = np.fromiter(chain.from_iterable(hash_lists), dtype=np.uint64, count=int(counts.sum()))
+    return _minhash_flat(flat, counts, cfg, num_perm or cfg.num_perm)
+
+
+def _minhash_flat(flat: np.ndarray, counts: np.ndarray, cfg: DedupConfig, num_perm: int) -> np.ndarray:
+    """:func:`minhash_rows` of hash lists given as one ``uint64`` array and each list's length."""
     a, b, empty = _datasketch_state(num_perm, cfg.seed, cfg.scheme)
-    n = len(hash_lists)
+    n = counts.shape[0]
     out = np.empty((n, num_perm), dtype=empty.dtype)
     out[:] = empty
-    counts = np.fromiter((len(h) for h in hash_lists), dtype=np.int64, count=n)
-    total = int(counts.sum())
-    if total == 0:
+    if flat.shape[0] == 0:
         return out.astype(np.uint64)
-    flat = np.fromiter(chain.from_iterable(hash_lists), dtype=np.uint64, count=total)
     if cfg.scheme == "legacy":
         values = flat
     else:

@@ -17,7 +17,7 @@ from sqlalchemy import BigInteger, String, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
-from etl.config import DedupConfig
+from etl.config import HASHFUNCS, DedupConfig
 from etl.dedup.stored import StoredHead
 from etl.errors import IndexMismatchError
 from etl.text import dedup_text
@@ -184,8 +184,18 @@ def ensure_fingerprint(conn: Connection, cfg: DedupConfig) -> None:
         f"the warehouse's near-duplicate index was built with dedup settings {stored!r}, "
         f"but the current settings are {cfg.fingerprint!r}; mixing them would silently miss "
         "duplicates. Restore the previous [dedup] settings, or rebuild the index with "
-        "`newsetl dedup reindex`."
+        "`newsetl dedup reindex`." + _hashfunc_hint(stored, cfg)
     )
+
+
+def _hashfunc_hint(stored: str, cfg: DedupConfig) -> str:
+    """The one setting that keeps the stored index, when the shingle hash is all that differs."""
+    for name in HASHFUNCS:
+        if name != cfg.hashfunc and stored == cfg.fingerprint.replace(f"-{cfg.hashfunc}-", f"-{name}-", 1):
+            return (
+                f' Only the shingle hash differs: set hashfunc = "{name}" under [dedup] to keep this index.'
+            )
+    return ""
 
 
 def reindex(engine, cfg: DedupConfig, chunk: int = 2000, progress=None) -> int:

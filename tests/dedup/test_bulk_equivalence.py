@@ -42,7 +42,7 @@ def datasketch_row(shingles: set[bytes], num_perm: int, cfg: DedupConfig) -> np.
 
 
 @pytest.mark.parametrize("scheme", ["affine32", "affine64", "legacy"])
-@pytest.mark.parametrize("hashfunc", ["xxh32", "sha1"])
+@pytest.mark.parametrize("hashfunc", ["words", "xxh32", "sha1"])
 def test_bulk_signatures_equal_datasketch_minhash_on_random_texts(scheme: str, hashfunc: str) -> None:
     cfg = DedupConfig(scheme=scheme, hashfunc=hashfunc, seed=3, lead_words=4 if scheme == "legacy" else 30)
     texts = random_texts(random.Random(f"{scheme}{hashfunc}"), 80)

@@ -70,7 +70,11 @@ class PreparedBatch:
          self.stages) = state  # fmt: skip
         n = len(articles)
         features = unpack_features(packed) if packed is not None else [None] * n
-        texts = unpack_evidence(evidence) if evidence is not None else [None] * n
+        texts = (
+            unpack_evidence(evidence, [a.dedup_text for a in articles])
+            if evidence is not None
+            else [None] * n
+        )
         ends = np.cumsum(key_counts).tolist() if n else []
         starts = [0, *ends[:-1]]
         self.prepared = [
@@ -101,7 +105,7 @@ def prepare_batch(records: Sequence[RawRecord | Reject], source: str, cfg: Dedup
     featured = time.perf_counter()
     signatures, keys = index_keys(token_lists, articles, cfg, features)
     signed = time.perf_counter()
-    evidence = [text_evidence(a.dedup_text) for a in articles]
+    evidence = [text_evidence(a.dedup_text, token_lists[i]) for i, a in enumerate(articles)]
     prepared = [
         PreparedArticle(a, signatures[i], keys[i], features[i], evidence[i]) for i, a in enumerate(articles)
     ]

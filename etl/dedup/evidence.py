@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import filterfalse
 
 import numpy as np
 import xxhash
@@ -73,22 +74,51 @@ _NUMBER_WORD_TEXT = {w: str(n) for w, n in _NUMBER_WORDS.items()}
 _CACHE_CAP = 500_000
 
 
-@dataclass(frozen=True, slots=True)
 class TextEvidence:
     """What the rules need of a compared text: a function of that text alone.
 
     So it can be cached by content hash (see etl.dedup.matcher.RECENT) and sent
-    between processes in flat arrays (:func:`pack`). ``tokens``: ids of the
-    canonical tokens in order; ``is_figure`` marks the figures among them;
-    ``figures``: the set of canonical figures; ``reissue_note`` and
-    ``correction_note``: a "(corrects ...)" or "(adds ...)" note in the text.
+    between processes (:func:`pack`). ``figures``: the set of canonical figures;
+    ``reissue_note`` and ``correction_note``: a "(corrects ...)" or "(adds ...)"
+    note in the text. ``tokens``: ids of the canonical tokens in order, and
+    ``is_figure`` marks the figures among them: only a pair whose figure sets
+    differ both ways needs them (about 1 in 100 judged pairs), so they are
+    computed from ``text`` on first use, wherever that happens.
     """
 
-    reissue_note: bool
-    correction_note: bool
-    figures: frozenset[str]
-    tokens: np.ndarray
-    is_figure: np.ndarray
+    __slots__ = ("reissue_note", "correction_note", "figures", "text", "_tokens", "_is_figure")
+
+    def __init__(
+        self,
+        reissue_note: bool,
+        correction_note: bool,
+        figures: frozenset[str],
+        text: str,
+        tokens: np.ndarray | None = None,
+        is_figure: np.ndarray | None = None,
+    ) -> None:
+        self.reissue_note = reissue_note
+        self.correction_note = correction_note
+        self.figures = figures
+        self.text = text
+        self._tokens = tokens
+        self._is_figure = is_figure
+
+    def _sequence(self) -> None:
+        index = _slot_sequence(self.text)
+        self._tokens, self._is_figure = _SLOTS.ids[index], _SLOTS.figure[index]
+
+    @property
+    def tokens(self) -> np.ndarray:
+        if self._tokens is None:
+            self._sequence()
+        return self._tokens  # type: ignore[return-value]
+
+    @property
+    def is_figure(self) -> np.ndarray:
+        if self._is_figure is None:
+            self._sequence()
+        return self._is_figure  # type: ignore[return-value]
 
     @property
     def words(self) -> int:
@@ -231,28 +261,56 @@ class _Slots(dict):
 _SLOTS = _Slots()
 
 
-def text_evidence(compared: str) -> TextEvidence:
-    """The evidence of one compared (dedup) text.
-
-    One regex pass, then a dictionary lookup per token in C (see :class:`_Slots`):
-    this runs for every article in the prepare stage.
-    """
-    slots = _SLOTS
-    slots.reset_if_full()
+def _slot_sequence(compared: str) -> np.ndarray:
+    """The slots of the text's canonical tokens, in order: one regex pass, one C-level lookup pass."""
+    _SLOTS.reset_if_full()
     if compared.isascii():
         raws = _ASCII_TOKEN.findall(compared)
     else:
         raws = _TOKEN.findall(unicodedata.normalize("NFKC", compared))
-    index = np.fromiter(map(slots.__getitem__, raws), dtype=np.intp, count=len(raws))
-    mask = slots.figure[index]
-    canonical = slots.canonical
-    return TextEvidence(
-        reissue_note=bool(_BODY_REISSUE.search(compared)),
-        correction_note=bool(_CORRECTS_NOTE.search(compared)),
-        figures=frozenset(canonical[i] for i in index[mask].tolist()),
-        tokens=slots.ids[index],
-        is_figure=mask,
-    )
+    return np.fromiter(map(_SLOTS.__getitem__, raws), dtype=np.intp, count=len(raws))
+
+
+def text_evidence(compared: str, words: list[str] | None = None) -> TextEvidence:
+    """The evidence of one compared (dedup) text; this runs for every article in the prepare stage.
+
+    ``words``: the text's normalised words (``etl.text.words``) when the caller has
+    them. An ASCII text's figures come from a figures-only pass (see
+    :func:`_ascii_figures`) and its token sequence waits until a rule needs it;
+    other texts are tokenised whole at once, which gives both.
+    """
+    reissue = bool(_BODY_REISSUE.search(compared))
+    correction = bool(_CORRECTS_NOTE.search(compared))
+    if compared.isascii():
+        return TextEvidence(reissue, correction, _ascii_figures(compared, words), compared)
+    index = _slot_sequence(compared)
+    mask = _SLOTS.figure[index]
+    canonical = _SLOTS.canonical
+    figures = frozenset(canonical[i] for i in index[mask].tolist())
+    return TextEvidence(reissue, correction, figures, compared, _SLOTS.ids[index], mask)
+
+
+_ASCII_FIGURE = re.compile(_FIGURES)
+_NUMBER_WORD_KEYS = _NUMBER_WORD_TEXT.keys()
+_LETTER_RUN = re.compile(r"[a-z]+")
+
+
+def _ascii_figures(compared: str, words: list[str] | None) -> frozenset[str]:
+    """The canonical figures of an ASCII text: what the token pass marks as figures, found faster.
+
+    Figures start with a digit and letter runs hold none, so a figures-only scan
+    meets the digits where the full scan does and matches the same spans. A number
+    word is a whole letter run; letter runs lie inside the normalised words (letters
+    are word characters), and are the words themselves unless a word mixes letters
+    with digits or underscores ("2two", "two_three"), whose runs are looked at one
+    by one. (tests/dedup/test_evidence.py checks all of it against the full pass.)
+    """
+    out = {_canonical(raw) for raw in _ASCII_FIGURE.findall(compared)}
+    present = set(normalise_for_hash(compared).split() if words is None else words)
+    out.update(_NUMBER_WORD_TEXT[w] for w in _NUMBER_WORD_KEYS & present)
+    for word in filterfalse(str.isalpha, filterfalse(str.isdigit, present)):
+        out.update(_NUMBER_WORD_TEXT[r] for r in _LETTER_RUN.findall(word) if r in _NUMBER_WORD_TEXT)
+    return frozenset(out)
 
 
 def context_of(title: str, published: datetime | None, text: TextEvidence) -> Context:
@@ -279,24 +337,20 @@ def _headline_evidence(title: str) -> tuple[frozenset[str], frozenset[str], bool
     )
 
 
-def pack(evidence: Sequence[TextEvidence]) -> tuple:
-    """Text evidence of a batch as a few flat arrays, to send between processes (see :func:`unpack`)."""
-    return (
-        np.fromiter((e.words for e in evidence), dtype=np.int64, count=len(evidence)),
-        np.concatenate([e.tokens for e in evidence]) if evidence else np.zeros(0, dtype=np.uint64),
-        np.concatenate([e.is_figure for e in evidence]) if evidence else np.zeros(0, dtype=bool),
-        [(e.reissue_note, e.correction_note, tuple(e.figures)) for e in evidence],
-    )
+def pack(evidence: Sequence[TextEvidence]) -> list[tuple[bool, bool, tuple[str, ...]]]:
+    """Text evidence of a batch, to send between processes: the texts travel with their articles.
+
+    A token sequence already computed is not sent: the receiving side rarely needs it.
+    """
+    return [(e.reissue_note, e.correction_note, tuple(e.figures)) for e in evidence]
 
 
-def unpack(packed: tuple) -> list[TextEvidence]:
-    counts, tokens, is_figure, rest = packed
-    out, start = [], 0
-    for end, (reissue, correction, figures) in zip(np.cumsum(counts).tolist(), rest, strict=True):
-        span = slice(start, end)
-        out.append(TextEvidence(reissue, correction, frozenset(figures), tokens[span], is_figure[span]))
-        start = end
-    return out
+def unpack(packed: list[tuple[bool, bool, tuple[str, ...]]], texts: Sequence[str]) -> list[TextEvidence]:
+    """The evidence :func:`pack` sent, for the same texts in the same order."""
+    return [
+        TextEvidence(reissue, correction, frozenset(figures), text)
+        for (reissue, correction, figures), text in zip(packed, texts, strict=True)
+    ]
 
 
 _DAY = 86400

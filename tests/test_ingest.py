@@ -8,14 +8,20 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from etl.batches import prepare_batch
 from etl.config import DedupConfig, IngestConfig, Settings
 from etl.errors import IndexMismatchError
 from etl.pipeline import load_prepared
+from etl.readers import read_dump
 from etl.runner import run_ingest
-from etl.warehouse.models import ArticleRow, Dump, Duplicate, RejectRow, Run
+from etl.warehouse.ledger import claim_dump, start_run
+from etl.warehouse.load import load_batch
+from etl.warehouse.models import ArticleRow, Dump, Duplicate, LshBand, RejectRow, Run
+from etl.warehouse.schema import prepare_warehouse
 from tests.conftest import FIXTURES, edit_words, news_record, story, write_jsonl
 
 SETTINGS = Settings()
@@ -491,3 +497,30 @@ def test_batches_survivors_are_frozen_during_the_load_and_released_after(engine,
         run_ingest(engine, [str(day2)], settings=settings, source="wire", load=fails_on_the_second_batch)
     assert len(calls) == 2 and calls[1] > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_a_key_repeated_within_an_article_is_indexed_once(engine, day1: Path) -> None:
+    """The band rows go in as one bulk insert keyed (band_key, article_id): a repeat must not break it."""
+    prepare_warehouse(engine, SETTINGS.dedup)
+    batch = prepare_batch(list(read_dump(day1)), "wire", SETTINGS.dedup)
+    item = batch.prepared[0]
+    item.band_keys = np.concatenate([item.band_keys[:3], item.band_keys, item.band_keys[5:6]])
+    start_run(engine, "r", "ingest", {})
+    state = claim_dump(engine, source="wire", location="d", sha256="d", size=1, fmt="jsonl", run_id="r")
+
+    counts = load_batch(
+        engine,
+        dump_id=state.id,
+        run_id="r",
+        source="wire",
+        prepared=batch.prepared,
+        rejects=batch.rejects,
+        end=batch.end,
+        cfg=SETTINGS.dedup,
+    )
+
+    assert counts.articles == 4
+    with engine.connect() as conn:
+        first_id = conn.execute(select(func.min(ArticleRow.id))).scalar_one()
+        stored = conn.execute(select(LshBand.band_key).where(LshBand.article_id == first_id)).scalars().all()
+    assert sorted(stored) == sorted(set(item.band_keys.tolist()))

@@ -165,20 +165,20 @@ def _load_batch(
 
         now = utcnow()
         article_rows, signature_rows, duplicate_rows = [], [], []
-        band_keys: list[np.ndarray] = []  # each indexed article's distinct keys, beside its id
+        band_keys: list[np.ndarray] = []  # each indexed article's keys, beside its id
         band_ids: list[int] = []
         for i, (p, d) in enumerate(zip(fresh, decisions, strict=True)):
             if d.action == Action.REPLACE:
                 signature_rows.append(
                     {"article_id": batch_ids[i], "signature": signature_to_bytes(p.signature, cfg)}
                 )
-                band_keys.append(np.unique(p.band_keys))
+                band_keys.append(p.band_keys)
                 band_ids.append(batch_ids[i])
             elif d.action == Action.KEEP:
                 aid = batch_ids[i]
                 article_rows.append(_article_row(p, aid, run_id, dump_id, now))
                 signature_rows.append({"article_id": aid, "signature": signature_to_bytes(p.signature, cfg)})
-                band_keys.append(np.unique(p.band_keys))
+                band_keys.append(p.band_keys)
                 band_ids.append(aid)
             else:
                 kept = d.kept
@@ -188,10 +188,8 @@ def _load_batch(
 
         bulk_insert(conn, ArticleRow.__table__, article_rows)
         bulk_insert(conn, ArticleSignature.__table__, signature_rows)
-        keys = np.concatenate(band_keys) if band_keys else np.zeros(0, np.int64)
-        ids = np.repeat(band_ids, [k.shape[0] for k in band_keys]).astype(np.int64)
-        by_key = np.argsort(keys, kind="stable")  # in index order: the B-tree takes them in one sweep
-        insert_bigint_pairs(conn, LshBand.__table__, ("band_key", "article_id"), keys[by_key], ids[by_key])
+        keys, ids = _distinct_key_rows(band_keys, band_ids)
+        insert_bigint_pairs(conn, LshBand.__table__, ("band_key", "article_id"), keys, ids)
         bulk_insert(conn, Duplicate.__table__, duplicate_rows)
         bulk_insert(conn, RejectRow.__table__, reject_rows)
 
@@ -204,6 +202,24 @@ def _load_batch(
         _advance_ledgers(conn, dump_id, run_id, end, counts)
         checkpoint("load")  # a fault test may kill the process here, before the commit
         return counts
+
+
+def _distinct_key_rows(band_keys: list[np.ndarray], band_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The (key, article) rows of the index, each once (a key may repeat within an article), in key order.
+
+    Key order lets the B-tree take them in one sweep. The sort is stable and each
+    article's keys are contiguous before it, so an article's repeated key ends up
+    adjacent to itself: one comparison with the previous row finds it.
+    """
+    if not band_keys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    keys = np.concatenate(band_keys).astype(np.int64, copy=False)
+    ids = np.repeat(np.asarray(band_ids, dtype=np.int64), [k.shape[0] for k in band_keys])
+    by_key = np.argsort(keys, kind="stable")
+    keys, ids = keys[by_key], ids[by_key]
+    first = np.ones(keys.shape[0], dtype=bool)
+    first[1:] = (keys[1:] != keys[:-1]) | (ids[1:] != ids[:-1])
+    return keys[first], ids[first]
 
 
 _CONTENT_COLUMNS = (

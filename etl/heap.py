@@ -1,4 +1,4 @@
-"""Garbage collection between batches: long-lived objects are not re-scanned after every batch.
+"""Garbage collection tuned for batch work: long-lived objects are not re-scanned after every batch.
 
 CPython's cyclic collector re-scans every tracked object in a full collection. A
 loader holds hundreds of thousands of them in caches that outlive batches (the
@@ -7,8 +7,12 @@ full collections took 1.6 s, a third of the loader's CPU, and found 408 objects.
 Reference counting frees almost everything a batch allocates; what survives a
 batch is moved to the permanent generation (``gc.freeze``), so later collections
 scan only what the next batch allocates. Frozen objects are still freed when
-their last reference goes; only garbage *cycles* among them wait, until the
-loop ends and everything is unfrozen (a later collection then finds them).
+their last reference goes; only garbage *cycles* among them wait, until they are
+unfrozen (a later collection then finds them).
+
+A batch allocates millions of short-lived containers, so the youngest generation
+is also collected every 10,000 allocations instead of CPython's 700: fewer, larger
+young collections (about 9 % of the loader's CPU, 4 % of a prepare worker's).
 """
 
 from __future__ import annotations
@@ -17,11 +21,38 @@ import contextlib
 import gc
 from collections.abc import Callable, Iterator
 
+YOUNG_THRESHOLD = 10_000
+# A prepare worker unfreezes what earlier batches left (so cycles among it get collected) this often.
+WORKER_UNFREEZE_EVERY = 50
+
 
 @contextlib.contextmanager
 def frozen_between_batches() -> Iterator[Callable[[], None]]:
-    """Yields the call to make after each batch; everything is unfrozen on the way out."""
+    """Yields the call to make after each batch; the collector's settings are restored on the way out."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], YOUNG_THRESHOLD), *threshold[1:])
     try:
         yield gc.freeze
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+def tune_worker() -> None:
+    """For a prepare worker process, which does nothing but batches: larger young collections."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], YOUNG_THRESHOLD), *threshold[1:])
+
+
+class WorkerHeap:
+    """After each batch a worker freezes what survived, and unfreezes every ``WORKER_UNFREEZE_EVERY``."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    def batch_done(self) -> None:
+        self.batches += 1
+        if self.batches % WORKER_UNFREEZE_EVERY == 0:
+            gc.unfreeze()
+        else:
+            gc.freeze()

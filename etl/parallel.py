@@ -10,7 +10,6 @@ the second batch of a run, so small inputs never pay for it.
 from __future__ import annotations
 
 import atexit
-import gc
 import multiprocessing
 import os
 import threading
@@ -20,6 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from etl.batches import PreparedBatch, inline_prepare, prepare_batch
 from etl.config import DedupConfig
+from etl.heap import WorkerHeap, tune_worker
 from etl.records import RawRecord, Reject
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
@@ -31,7 +31,7 @@ def default_workers() -> int:
 
 
 def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: leave when the loading process is gone.
+    """Leave when the loading process is gone.
 
     A worker waits on its task queue, whose other end it holds itself, so a
     ``kill -9`` of the loader would leave it waiting forever. A daemon thread
@@ -46,12 +46,18 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def _start_worker(parent: int) -> None:
+    """Worker initializer: leave with the loading process; collect garbage as batch work wants (etl.heap)."""
+    _exit_with_parent(parent)
+    tune_worker()
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
     if workers not in _POOLS:
         _POOLS[workers] = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_exit_with_parent,
+            initializer=_start_worker,
             initargs=(os.getpid(),),
         )
     return _POOLS[workers]
@@ -73,20 +79,13 @@ def submit_prepare(
     return _pool(workers).submit(_prepare_in_worker, list(records), source, cfg)
 
 
-# A worker unfreezes (and so collects cycles among) what earlier batches left after this many batches.
-_UNFREEZE_EVERY = 50
-_prepared_here = 0
+_WORKER_HEAP = WorkerHeap()
 
 
 def _prepare_in_worker(records: list[RawRecord | Reject], source: str, cfg: DedupConfig) -> PreparedBatch:
     """``prepare_batch`` in a worker process, its survivors frozen for the collector (see etl.heap)."""
-    global _prepared_here
     batch = prepare_batch(records, source, cfg)
-    _prepared_here += 1
-    if _prepared_here % _UNFREEZE_EVERY == 0:
-        gc.unfreeze()
-    else:
-        gc.freeze()
+    _WORKER_HEAP.batch_done()
     return batch
 
 

@@ -478,11 +478,12 @@ def test_batches_survivors_are_frozen_during_the_load_and_released_after(engine,
         frozen_at_load.append(gc.get_freeze_count())
         return load_prepared(*args, **kwargs)
 
+    threshold = gc.get_threshold()
     summary = run_ingest(engine, [str(day1)], settings=settings, source="wire", load=load)
 
     assert summary.totals.records == 6 and len(frozen_at_load) == 3
     assert frozen_at_load[0] == 0 and min(frozen_at_load[1:]) > 0
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == threshold
 
     calls: list[int] = []
 
@@ -496,7 +497,7 @@ def test_batches_survivors_are_frozen_during_the_load_and_released_after(engine,
     with contextlib.suppress(RuntimeError):
         run_ingest(engine, [str(day2)], settings=settings, source="wire", load=fails_on_the_second_batch)
     assert len(calls) == 2 and calls[1] > 0
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == threshold
 
 
 def test_a_key_repeated_within_an_article_is_indexed_once(engine, day1: Path) -> None:

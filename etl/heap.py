@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 from collections.abc import Callable, Iterator
 
 YOUNG_THRESHOLD = 10_000
@@ -26,16 +27,31 @@ YOUNG_THRESHOLD = 10_000
 WORKER_UNFREEZE_EVERY = 50
 
 
+_lock = threading.Lock()
+_loops = 0  # load loops running in this process (a flow may load dumps in several threads)
+_saved_threshold: tuple[int, int, int] | None = None
+
+
 @contextlib.contextmanager
 def frozen_between_batches() -> Iterator[Callable[[], None]]:
-    """Yields the call to make after each batch; the collector's settings are restored on the way out."""
-    threshold = gc.get_threshold()
-    gc.set_threshold(max(threshold[0], YOUNG_THRESHOLD), *threshold[1:])
+    """Yields the call to make after each batch; the collector's settings are restored on the way out.
+
+    Nested or concurrent loops share one setting: the last one out unfreezes and restores.
+    """
+    global _loops, _saved_threshold
+    with _lock:
+        if _loops == 0:
+            _saved_threshold = gc.get_threshold()
+            gc.set_threshold(max(_saved_threshold[0], YOUNG_THRESHOLD), *_saved_threshold[1:])
+        _loops += 1
     try:
         yield gc.freeze
     finally:
-        gc.unfreeze()
-        gc.set_threshold(*threshold)
+        with _lock:
+            _loops -= 1
+            if _loops == 0:
+                gc.unfreeze()
+                gc.set_threshold(*_saved_threshold)  # type: ignore[misc]
 
 
 def tune_worker() -> None:

@@ -14,6 +14,7 @@ first, empty-index batch), peak RSS of the loader and the prepare worker, and
 the time per stage.
 
     python benchmarks/ingest_throughput.py [--records 16000] [--share 0.48] [--batch-size 2000] [--repeat 2]
+        [--workers N] [--set KEY=VALUE ...]
 
 ``--dataset corpora`` is the earlier mode: builds one JSON Lines dump of N
 records (default 20,000) from the real BBC and Reuters-21578 stories in
@@ -42,6 +43,7 @@ import resource
 import sys
 import tempfile
 import time
+import tomllib
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -52,7 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from etl.config import IngestConfig, Settings  # noqa: E402
+from etl.config import DedupConfig, IngestConfig, Settings  # noqa: E402
 from etl.normalize import normalize_all  # noqa: E402
 from etl.parallel import resolve_workers  # noqa: E402
 from etl.pipeline import load_prepared  # noqa: E402
@@ -369,7 +371,15 @@ def near_duplicate_run(args: argparse.Namespace) -> None:
     from floor import run_floor
     from near_duplicates import write_dump
 
-    settings = replace(Settings(), ingest=IngestConfig(batch_size=args.batch_size, workers=args.workers))
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = tomllib.loads(f"v = {value}")["v"]
+    settings = replace(
+        Settings(),
+        ingest=IngestConfig(batch_size=args.batch_size, workers=args.workers),
+        dedup=DedupConfig(**overrides),
+    )
     with tempfile.TemporaryDirectory(prefix="newsetl-bench-") as tmp:
         full = Path(tmp) / "near-duplicates.jsonl"
         print("dump: " + write_dump(full, args.records, args.share, args.seed))
@@ -381,7 +391,9 @@ def near_duplicate_run(args: argparse.Namespace) -> None:
         workers = resolve_workers(settings.ingest.workers)
         print(
             f"{full.stat().st_size / 2**20:.1f} MiB; Postgres, settings (batch {args.batch_size:,}, "
-            f"{workers} prepare worker(s)); half = the first {sizes['half']:,} records\n"
+            f"{workers} prepare worker(s)"
+            + "".join(f", {item}" for item in args.set)
+            + f"); half = the first {sizes['half']:,} records\n"
         )
         # Each measurement is the best of --repeat. A round takes the floor of both sizes first,
         # then the product's runs: the floor never follows a scratch database's drop (its I/O
@@ -449,6 +461,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="near-duplicates: best of N runs each")
     parser.add_argument(
         "--workers", type=int, default=-1, help="near-duplicates: prepare workers (-1 = auto)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="near-duplicates: override a [dedup] setting, e.g. --set hashfunc='\"words\"' (repeatable)",
     )
     parser.add_argument(
         "--pg-url",

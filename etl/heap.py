@@ -23,8 +23,9 @@ import threading
 from collections.abc import Callable, Iterator
 
 YOUNG_THRESHOLD = 10_000
-# A prepare worker unfreezes what earlier batches left (so cycles among it get collected) this often.
-WORKER_UNFREEZE_EVERY = 50
+# What earlier batches left is unfrozen this often, so that garbage cycles among it get collected
+# and a long dump's memory stays bounded by the batch.
+UNFREEZE_EVERY = 50
 
 
 _lock = threading.Lock()
@@ -45,7 +46,7 @@ def frozen_between_batches() -> Iterator[Callable[[], None]]:
             gc.set_threshold(max(_saved_threshold[0], YOUNG_THRESHOLD), *_saved_threshold[1:])
         _loops += 1
     try:
-        yield gc.freeze
+        yield Freezer().batch_done
     finally:
         with _lock:
             _loops -= 1
@@ -55,20 +56,23 @@ def frozen_between_batches() -> Iterator[Callable[[], None]]:
 
 
 def tune_worker() -> None:
-    """For a prepare worker process, which does nothing but batches: larger young collections."""
+    """For a prepare worker process, which does nothing but batches: larger young collections.
+
+    The worker freezes its batches' survivors with a :class:`Freezer` of its own.
+    """
     threshold = gc.get_threshold()
     gc.set_threshold(max(threshold[0], YOUNG_THRESHOLD), *threshold[1:])
 
 
-class WorkerHeap:
-    """After each batch a worker freezes what survived, and unfreezes every ``WORKER_UNFREEZE_EVERY``."""
+class Freezer:
+    """After each batch, freeze what survived; every ``UNFREEZE_EVERY`` batches, unfreeze instead."""
 
     def __init__(self) -> None:
         self.batches = 0
 
     def batch_done(self) -> None:
         self.batches += 1
-        if self.batches % WORKER_UNFREEZE_EVERY == 0:
+        if self.batches % UNFREEZE_EVERY == 0:
             gc.unfreeze()
         else:
             gc.freeze()

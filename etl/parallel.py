@@ -19,7 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from etl.batches import PreparedBatch, inline_prepare, prepare_batch
 from etl.config import DedupConfig
-from etl.heap import WorkerHeap, tune_worker
+from etl.heap import Freezer, tune_worker
 from etl.records import RawRecord, Reject
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
@@ -79,13 +79,13 @@ def submit_prepare(
     return _pool(workers).submit(_prepare_in_worker, list(records), source, cfg)
 
 
-_WORKER_HEAP = WorkerHeap()
+_WORKER_FREEZER = Freezer()
 
 
 def _prepare_in_worker(records: list[RawRecord | Reject], source: str, cfg: DedupConfig) -> PreparedBatch:
     """``prepare_batch`` in a worker process, its survivors frozen for the collector (see etl.heap)."""
     batch = prepare_batch(records, source, cfg)
-    _WORKER_HEAP.batch_done()
+    _WORKER_FREEZER.batch_done()
     return batch
 
 

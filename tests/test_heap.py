@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from etl.heap import YOUNG_THRESHOLD, frozen_between_batches
+from etl.heap import UNFREEZE_EVERY, YOUNG_THRESHOLD, Freezer, frozen_between_batches
 
 
 def test_overlapping_load_loops_leave_the_collector_as_they_found_it() -> None:
@@ -29,3 +29,20 @@ def test_overlapping_load_loops_leave_the_collector_as_they_found_it() -> None:
 
     first.__exit__(None, None, None)
     assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
+
+
+def test_a_long_dump_unfreezes_now_and_then_so_cycles_among_survivors_get_collected() -> None:
+    freezer = Freezer()
+    try:
+        for _ in range(UNFREEZE_EVERY - 1):
+            freezer.batch_done()
+        assert gc.get_freeze_count() > 0
+        cycle: list = []
+        cycle.append(cycle)  # garbage once dropped, but frozen it would never be collected
+        gc.freeze()
+        del cycle
+        freezer.batch_done()  # the fiftieth batch
+        assert gc.get_freeze_count() == 0
+        assert gc.collect() >= 1
+    finally:
+        gc.unfreeze()

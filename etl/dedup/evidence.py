@@ -82,7 +82,7 @@ class TextEvidence:
     ``reissue_note`` and ``correction_note``: a "(corrects ...)" or "(adds ...)"
     note in the text. ``tokens``: ids of the canonical tokens in order, and
     ``is_figure`` marks the figures among them: only a pair whose figure sets
-    differ both ways needs them (about 1 in 100 judged pairs), so they are
+    differ both ways needs them (about 1 in 100 compared pairs), so they are
     computed from ``text`` on first use, wherever that happens.
     """
 

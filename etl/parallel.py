@@ -83,10 +83,12 @@ _WORKER_FREEZER = Freezer()
 
 
 def _prepare_in_worker(records: list[RawRecord | Reject], source: str, cfg: DedupConfig) -> PreparedBatch:
-    """``prepare_batch`` in a worker process, its survivors frozen for the collector (see etl.heap)."""
-    batch = prepare_batch(records, source, cfg)
+    """``prepare_batch`` in a worker process, the collector tuned for batches (see etl.heap).
+
+    What the previous batch left is settled first: its result has been sent and is garbage by now.
+    """
     _WORKER_FREEZER.batch_done()
-    return batch
+    return prepare_batch(records, source, cfg)
 
 
 def resolve_workers(configured: int) -> int:

@@ -360,7 +360,6 @@ def load_batches(
         if progress:
             progress(result.location, result.counts)
         run.watcher.batch_loaded(result.location, result.counts)
-        settle()
 
     try:
         for ref, chunk in batches:
@@ -368,8 +367,10 @@ def load_batches(
                 pending.append((ref, prepare(chunk, source, cfg)))
             if len(pending) > max(0, lookahead):
                 load_next()
+                settle()  # after load_next: the loaded batch is garbage by now
         while pending:
             load_next()
+            settle()
     except Exception as exc:
         _mark_dump_failed(run, claimed, exc)
         raise

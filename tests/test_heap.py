@@ -37,28 +37,28 @@ class _Node:
         self.me = self  # a reference cycle: only the cyclic collector frees it
 
 
-def test_a_batchs_garbage_cycles_are_collected_before_its_survivors_are_frozen() -> None:
+def test_a_batchs_garbage_cycles_are_collected_within_a_few_dozen_batches() -> None:
     freezer = Freezer()
     try:
         freezer.batch_done()
         node = _Node()
         dropped = weakref.ref(node)
-        del node  # the batch is over and its cycle is garbage
-        freezer.batch_done()
+        freezer.batch_done()  # frozen while still in use
+        del node  # then garbage, a cycle among frozen objects
+        for _ in range(UNFREEZE_EVERY):
+            freezer.batch_done()
         assert dropped() is None
     finally:
         gc.unfreeze()
 
 
-def test_a_cycle_formed_among_frozen_survivors_is_collected_within_a_few_dozen_batches() -> None:
+def test_between_collections_survivors_stay_frozen() -> None:
     freezer = Freezer()
     try:
-        keep = [_Node()]
-        dropped = weakref.ref(keep[0])
-        freezer.batch_done()  # the node survives its batch: frozen
-        keep.clear()  # later it becomes garbage, frozen
-        for _ in range(UNFREEZE_EVERY + 1):
+        for _ in range(UNFREEZE_EVERY - 1):
             freezer.batch_done()
-        assert dropped() is None
+        kept = _Node()
+        freezer.batch_done()  # the fiftieth: collects, then freezes what is left
+        assert gc.get_freeze_count() > 0 and kept.me is kept
     finally:
         gc.unfreeze()

@@ -80,6 +80,8 @@ def normalize(record: RawRecord, source: str, now: datetime | None = None) -> Ar
     except BadDate as exc:
         return _reject(record, RejectReason.BAD_DATE, f"{exc} (record {record.locator}).")
     dedup = dedup_text(body)
+    if dedup == body:  # most bodies are all prose: one string, pickled and cached once
+        dedup = body
     optional = {name: _optional_text(fields.get(name)) for name in _OPTIONAL_TEXT}
     lists = {name: _text_list(fields.get(name)) for name in _LISTS}
     return Article(

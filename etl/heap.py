@@ -43,8 +43,7 @@ def frozen_between_batches() -> Iterator[Callable[[], None]]:
     global _loops, _saved_threshold
     with _lock:
         if _loops == 0:
-            _saved_threshold = gc.get_threshold()
-            gc.set_threshold(max(_saved_threshold[0], YOUNG_THRESHOLD), *_saved_threshold[1:])
+            _saved_threshold = _collect_young_less_often()
         _loops += 1
     try:
         yield Freezer().batch_done
@@ -61,8 +60,14 @@ def tune_worker() -> None:
 
     The worker freezes its batches' survivors with a :class:`Freezer` of its own.
     """
+    _collect_young_less_often()
+
+
+def _collect_young_less_often() -> tuple[int, int, int]:
+    """Young collections every ``YOUNG_THRESHOLD`` allocations (or rarer); returns the setting before."""
     threshold = gc.get_threshold()
     gc.set_threshold(max(threshold[0], YOUNG_THRESHOLD), *threshold[1:])
+    return threshold
 
 
 class Freezer:

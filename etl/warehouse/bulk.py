@@ -39,7 +39,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
 # a field count and two length-prefixed big-endian values, then a 2-byte trailer.
 _BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _BINARY_TRAILER = (-1).to_bytes(2, "big", signed=True)
-BIGINT_PAIR_ROW = np.dtype(
+_BIGINT_PAIR_ROW = np.dtype(
     [("fields", ">i2"), ("len_a", ">i4"), ("a", ">i8"), ("len_b", ">i4"), ("b", ">i8")]
 )
 
@@ -94,7 +94,7 @@ def insert_bigint_pairs(
         rows = [{first: x, second: y} for x, y in zip(a.tolist(), b.tolist(), strict=True)]
         conn.execute(insert(table), rows)
         return n
-    rows = np.empty(n, dtype=BIGINT_PAIR_ROW)
+    rows = np.empty(n, dtype=_BIGINT_PAIR_ROW)
     rows["fields"], rows["len_a"], rows["len_b"] = 2, 8, 8
     rows["a"], rows["b"] = a, b
     col_sql = ", ".join(f'"{c}"' for c in columns)

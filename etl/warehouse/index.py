@@ -28,7 +28,7 @@ FINGERPRINT_KEY = "dedup_fingerprint"
 LOOKUP_CHUNK = 50_000
 _NO_IDS = np.zeros(0, dtype=np.int64)
 # A (band key, article id) pair as the lookup returns it: two big-endian BIGINTs (int8send).
-BIGINT_PAIR = np.dtype([("a", ">i8"), ("b", ">i8")])
+_BIGINT_PAIR = np.dtype([("a", ">i8"), ("b", ">i8")])
 
 T = TypeVar("T")
 
@@ -88,7 +88,8 @@ class SqlIndex:
         """Every stored (band key, article id) pair whose key is one of ``band_keys``, as two arrays.
 
         A batch's lookup returns tens of thousands of pairs: on Postgres they come
-        back as one binary COPY laid out by numpy, with no Python object per row.
+        back as one bytea that numpy reads in place (see _packed_pairs), with no
+        Python object per row.
         """
         keys = np.sort(np.asarray(band_keys, dtype=np.int64))
         if keys.shape[0] > 1:  # distinct: sorting and comparing neighbours is 4x faster than np.unique
@@ -128,7 +129,7 @@ class SqlIndex:
                 cur.execute("SET LOCAL jit = off")
                 self._jit_off = True
             data = cur.execute(sql, (BigintArray(keys),)).fetchone()[0]
-        return np.frombuffer(data or b"", dtype=BIGINT_PAIR)
+        return np.frombuffer(data or b"", dtype=_BIGINT_PAIR)
 
     def dedup_texts(self, ids: Collection[int]) -> dict[int, str]:
         out: dict[int, str] = {}
